@@ -1,0 +1,49 @@
+"""Shared test fixtures: data locations and small images made by the tests themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+SMOKE = SHARED / "smoke"
+DEMO = REPO / "tinct" / "demo"
+
+
+@pytest.fixture(scope="session")
+def smoke_dir() -> Path:
+    if not SMOKE.is_dir():
+        pytest.skip(f"shared smoke data not found at {SMOKE}")
+    return SMOKE
+
+
+@pytest.fixture(scope="session")
+def smoke_images(smoke_dir) -> list[Path]:
+    return sorted(smoke_dir.glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def session():
+    """The default shipped model on the CPU."""
+    import tinct
+
+    return tinct.load_model("lite", device="cpu")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def gradient_rgb(h: int = 48, w: int = 64) -> np.ndarray:
+    """A deterministic colourful test image (uint8 RGB)."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(x * 255 // max(1, w - 1)), (y * 255 // max(1, h - 1)), ((x + y) * 127 // (h + w))], -1).astype(
+        np.uint8
+    )

@@ -1,0 +1,120 @@
+"""Python API: input kinds in = kinds out, sessions, weights loading, CLI/API agreement."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import tinct
+from tinct.api import ModelWeightsError, load_weights
+from tinct.cli import app
+from tinct.color import luminance
+from tinct.registry import MODELS, UnknownModelError, build_architecture
+
+from .conftest import DEMO, gradient_rgb
+
+
+def test_numpy_in_numpy_out(session):
+    g = gradient_rgb()[..., 1]
+    out = session.colorize(g)
+    assert isinstance(out, np.ndarray) and out.shape == (48, 64, 3) and out.dtype == np.uint8
+    rgba = np.dstack([gradient_rgb(), np.full((48, 64), 200, np.uint8)])
+    out = session.colorize(rgba)
+    assert out.shape == (48, 64, 4) and np.all(out[..., 3] == 200)
+    f = session.colorize(g.astype(np.float32) / 255.0)
+    assert np.abs(luminance(f) - luminance(g)).max() < 0.5
+
+
+def test_pil_in_pil_out(session):
+    im = Image.fromarray(gradient_rgb()).convert("LA")
+    out = session.colorize(im)
+    assert isinstance(out, Image.Image) and out.mode == "RGBA" and out.size == (64, 48)
+    out = session.colorize(Image.fromarray(gradient_rgb()[..., 0]))
+    assert out.mode == "RGB"
+
+
+def test_path_in_path_out(session, tmp_path):
+    src = tmp_path / "cat.jpg"
+    shutil.copy(DEMO / "CatWash1931.jpg", src)
+    dst = session.colorize(src)
+    assert dst == tmp_path / "cat_color.jpg" and dst.exists()
+    with pytest.raises(ValueError, match="refusing to overwrite"):
+        session.colorize(src, dst=src)
+
+
+def test_bad_types(session):
+    with pytest.raises(TypeError, match="path, a PIL image or a numpy array"):
+        session.colorize(42)
+    with pytest.raises(ValueError, match="shape"):
+        session.colorize(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_one_call_api_matches_session(session):
+    g = gradient_rgb()[..., 2]
+    assert np.array_equal(tinct.colorize(g, model="lite", device="cpu"), session.colorize(g))
+
+
+def test_api_and_cli_give_identical_pixels(session, tmp_path):
+    src = tmp_path / "in.png"
+    shutil.copy(DEMO / "1938Reading.jpg", tmp_path / "r.jpg")
+    Image.open(tmp_path / "r.jpg").save(src)
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "cli"), "--device", "cpu"])
+    assert r.exit_code == 0
+    cli_pixels = np.asarray(Image.open(tmp_path / "cli" / "in_color.png"))
+    api_pixels = session.colorize(np.asarray(Image.open(src)))
+    assert np.array_equal(cli_pixels, api_pixels)
+
+
+def test_unknown_model():
+    with pytest.raises(UnknownModelError, match="known models: lite"):
+        tinct.load_model("nope")
+
+
+def test_missing_and_corrupt_weights_name_the_file(tmp_path):
+    model = build_architecture("lite")
+    with pytest.raises(ModelWeightsError, match=r"weights file missing: .*gone\.safetensors"):
+        load_weights(model, tmp_path / "gone.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(MODELS["lite"].weights_path.read_bytes()[:1000])
+    with pytest.raises(ModelWeightsError, match=r"bad\.safetensors is corrupt"):
+        load_weights(model, bad)
+    other = tmp_path / "other.safetensors"
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(other))
+    with pytest.raises(ModelWeightsError, match="does not match the architecture"):
+        load_weights(model, other)
+
+
+def test_every_registry_model_ships_fp16_weights_and_a_card():
+    from safetensors import safe_open
+
+    for spec in MODELS.values():
+        assert spec.weights_path.stat().st_size < 25e6, spec.name
+        assert spec.card_path.is_file(), f"{spec.name} has no model card"
+        with safe_open(str(spec.weights_path), framework="pt") as f:
+            dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}
+        assert "torch.float32" not in dtypes and "torch.float16" in dtypes, spec.name
+
+
+def test_temperature_option_changes_saturation():
+    g = np.asarray(Image.open(DEMO / "CatWash1931.jpg").convert("L"))
+    low = tinct.load_model("lite", device="cpu", temperature=0.1).colorize(g).astype(float)
+    high = tinct.load_model("lite", device="cpu", temperature=1.0).colorize(g).astype(float)
+
+    def chroma(x):
+        return np.abs(x - x.mean(-1, keepdims=True)).mean()
+
+    assert chroma(low) > chroma(high)
+    with pytest.raises(ValueError, match="no option"):
+        tinct.load_model("lite", device="cpu", bogus=1)
+
+
+def test_package_data_paths_exist():
+    assert Path(tinct.__file__).parent.joinpath("weights", "lite.safetensors").exists()

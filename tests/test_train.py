@@ -1,0 +1,121 @@
+"""`tinct train`: short runs, exact resume, NaN guard, unreadable images, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from tinct import train as train_mod
+from tinct.cli import app
+from tinct.train import TrainConfig, TrainingError, train
+
+
+def tiny_config(data, out, **kw) -> TrainConfig:
+    base = dict(
+        model="lite",
+        data=str(data),
+        steps=6,
+        batch=4,
+        size=32,
+        warmup=2,
+        out=str(out),
+        log_every=1,
+        prior_images=16,
+        checkpoint_every_s=0.0,
+        model_kwargs={"width": 8},
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_short_run_writes_weights_log_and_checkpoint(smoke_dir, tmp_path):
+    summary = train(
+        tiny_config(smoke_dir, tmp_path / "run", val=str(smoke_dir), val_every=3, val_images=4), progress=False
+    )
+    run = tmp_path / "run"
+    assert summary["steps"] == 6
+    weights = load_file(str(run / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert "val_psnr_gray" in log[2] and "val_gain" in log[5]
+    assert (run / "checkpoint.safetensors").exists()
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_path, monkeypatch):
+    train(tiny_config(smoke_dir, tmp_path / "a"), progress=False)
+
+    real_call = train_mod.Objective.__call__
+    calls = {"n": 0}
+
+    def interrupt_at_step_4(self, out, ab):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_call(self, out, ab)
+
+    monkeypatch.setattr(train_mod.Objective, "__call__", interrupt_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(smoke_dir, tmp_path / "b"), progress=False)
+    monkeypatch.setattr(train_mod.Objective, "__call__", real_call)
+    train(tiny_config(smoke_dir, tmp_path / "b"), resume=True, progress=False)
+
+    a = load_file(str(tmp_path / "a" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(smoke_dir, tmp_path, monkeypatch):
+    real_batch = train_mod.lab_batch
+    calls = {"n": 0}
+
+    def poisoned(rgb, device):
+        calls["n"] += 1
+        l_norm, ab = real_batch(rgb, device)
+        if calls["n"] == 3:
+            l_norm = l_norm.clone()
+            l_norm[0, 0, 0, 0] = float("nan")
+        return l_norm, ab
+
+    monkeypatch.setattr(train_mod, "lab_batch", poisoned)
+    with pytest.raises(TrainingError, match="non-finite loss.*step 2.*last good checkpoint"):
+        train(tiny_config(smoke_dir, tmp_path / "n"), progress=False)
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "n" / "checkpoint.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["tinct_training_state"])["step"] == 2
+
+
+def test_unreadable_images_are_skipped_and_counted(smoke_images, tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    for p in smoke_images[:6]:
+        shutil.copy(p, d / p.name)
+    (d / "broken.jpg").write_bytes(b"\xff\xd8garbage")
+    (d / "empty.png").write_bytes(b"")
+    summary = train(tiny_config(d, tmp_path / "run", steps=8), progress=False)
+    assert sorted(p.rsplit("/", 1)[-1] for p in summary["skipped_images"]) == ["broken.jpg", "empty.png"]
+
+
+def test_cli_train_and_errors(smoke_dir, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('model = "lite"\nbatch = 4\nsize = 32\nprior_images = 8\nwarmup = 1\n[model_kwargs]\nwidth = 8\n')
+    r = CliRunner().invoke(
+        app,
+        ["train", "--config", str(cfg), "--data", str(smoke_dir), "--steps", "3", "--out", str(tmp_path / "r"), "-q"],
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "r" / "model.safetensors").exists()
+    r = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nothing"), "--steps", "1", "-q"])
+    assert r.exit_code == 1 and "no images found" in r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("nonsense_key = 1\n")
+    r = CliRunner().invoke(app, ["train", "--config", str(bad)])
+    assert r.exit_code == 1 and "unknown config keys" in r.output

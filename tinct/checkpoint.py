@@ -1,0 +1,113 @@
+"""Pickle-free checkpoints: tensors in safetensors, everything else in the file's JSON metadata.
+
+A training checkpoint holds the model, the optimizer (state tensors and param groups), the
+scheduler, RNG states, the step and the config. It is written to a temporary file and renamed,
+so a crash mid-write never leaves a broken checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
+    """Write ``tensors`` to ``path`` via a temporary file in the same folder + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _flatten_optimizer(sd: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for name, val in st.items():
+            if isinstance(val, torch.Tensor):
+                tensors[f"optim.{pid}.{name}"] = val
+            else:
+                scalars[f"{pid}.{name}"] = val
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, val in tensors.items():
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = val
+    for key, val in meta["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = val
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_training_state(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, Any],
+    step: int,
+    config: dict,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    models: dict[str, torch.nn.Module] | None = None,
+) -> None:
+    """Save everything needed to resume training exactly (see module docstring)."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for name, m in (models or {}).items():
+        tensors.update({f"{name}.{k}": v for k, v in m.state_dict().items()})
+    meta: dict[str, Any] = {"step": step, "config": config, "optim": {}, "sched": {}}
+    for name, opt in optimizers.items():
+        t, m = _flatten_optimizer(opt.state_dict())
+        tensors.update({f"{name}.{k}": v for k, v in t.items()})
+        meta["optim"][name] = m
+    for name, sch in schedulers.items():
+        meta["sched"][name] = sch.state_dict()  # LambdaLR keeps None for plain functions
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta["rng_python"] = random.getstate()
+    np_state = np.random.get_state()
+    meta["rng_numpy"] = [np_state[0], np_state[1].tolist(), *np_state[2:]]
+    for k, v in (extra_tensors or {}).items():
+        tensors[f"extra.{k}"] = v
+    atomic_save_tensors(tensors, path, {"tinct_training_state": json.dumps(meta)})
+
+
+def load_training_state(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, Any],
+    models: dict[str, torch.nn.Module] | None = None,
+) -> tuple[int, dict, dict[str, torch.Tensor]]:
+    """Restore a checkpoint written by :func:`save_training_state`; returns (step, config, extras)."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["tinct_training_state"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        n = len(prefix) + 1
+        return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    model.load_state_dict(part("model"))
+    for name, m in (models or {}).items():
+        m.load_state_dict(part(name))
+    for name, opt in optimizers.items():
+        opt.load_state_dict(_unflatten_optimizer(part(name), meta["optim"][name]))
+    for name, sch in schedulers.items():
+        sch.load_state_dict(meta["sched"][name])
+    torch.set_rng_state(tensors["rng.torch"])
+    py = meta["rng_python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    ns = meta["rng_numpy"]
+    np.random.set_state((ns[0], np.array(ns[1], dtype=np.uint32), *ns[2:]))
+    return int(meta["step"]), meta["config"], part("extra")

@@ -1,0 +1,90 @@
+"""The model registry: the one table the CLI, the Python API, the server and the docs read.
+
+Each entry maps a model name to its architecture (a class in :mod:`tinct.models`), its
+constructor arguments, its fp16 safetensors weights and model card (package data in
+``tinct/weights``), and its working size. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+#: architecture name -> "module:Class"
+ARCHITECTURES: dict[str, str] = {
+    "lite": "tinct.models.lite:LiteUNet",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry. ``working_size`` is the short side the network sees (never upscaled)."""
+
+    name: str
+    arch: str
+    description: str
+    working_size: int = 256
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    paper: str = ""
+
+    @property
+    def weights_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.safetensors"
+
+    @property
+    def card_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.md"
+
+    @property
+    def metrics_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.json"
+
+    def card_metrics(self) -> dict[str, Any]:
+        """Validation metrics recorded when the weights were made ({} if none)."""
+        try:
+            return json.loads(self.metrics_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            name="lite",
+            arch="lite",
+            description="tinct's compact classification U-Net (annealed-mean decoding); fast default",
+            working_size=256,
+        ),
+    ]
+}
+
+DEFAULT_MODEL = "lite"
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
+        return str(self.args[0])
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry for ``name``; an unknown name raises with the list of known ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def build_architecture(arch: str, **kwargs: Any):
+    """Instantiate an (untrained) network by architecture name."""
+    try:
+        target = ARCHITECTURES[arch]
+    except KeyError:
+        raise UnknownModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)(**kwargs)
