@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# CI has 2 free cores; a developer with a training run in the background sets TINCT_TEST_THREADS=1.
+torch.set_num_threads(int(os.environ.get("TINCT_TEST_THREADS", min(2, torch.get_num_threads()))))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -118,3 +118,42 @@ def test_temperature_option_changes_saturation():
 
 def test_package_data_paths_exist():
     assert Path(tinct.__file__).parent.joinpath("weights", "lite.safetensors").exists()
+
+
+@pytest.mark.parametrize("kind", ["scribbles", "reference", "reference-welsh", "lut"])
+def test_guided_colorization_keeps_luminance(session, kind):
+    g = gradient_rgb()[..., 0]
+    if kind == "scribbles":
+        s = np.zeros((48, 64, 4), np.uint8)
+        s[5:10, 5:10] = (220, 30, 30, 255)
+        s[40:45, 50:60] = (30, 30, 220, 255)
+        out = session.colorize(g, scribbles=s)
+        assert out[7, 7, 0] > out[7, 7, 2] and out[42, 55, 2] > out[42, 55, 0]
+    elif kind.startswith("reference"):
+        ref = np.zeros((30, 30, 3), np.uint8)
+        ref[..., 1] = np.linspace(40, 220, 30).astype(np.uint8)[None]  # greens
+        out = session.colorize(g, reference=ref, method="welsh" if kind.endswith("welsh") else "reinhard")
+        assert (out[..., 1].astype(int) - out[..., 0]).mean() > 5  # it is green
+    else:
+        out = session.colorize(g, lut="magma")
+    assert np.abs(luminance(out) - luminance(g)).max() < 0.5
+
+
+def test_guidance_errors(session):
+    g = gradient_rgb()[..., 0]
+    with pytest.raises(ValueError, match="not reference and lut"):
+        session.colorize(g, reference=gradient_rgb(), lut="magma")
+    with pytest.raises(ValueError, match="scribble image is 10x10 but the input is 64x48"):
+        session.colorize(g, scribbles=np.zeros((10, 10, 4), np.uint8))
+    with pytest.raises(ValueError, match="unknown method"):
+        session.colorize(g, reference=gradient_rgb(), method="magic")
+
+
+def test_cli_guidance(tmp_path):
+    src = tmp_path / "cat.jpg"
+    shutil.copy(DEMO / "CatWash1931.jpg", src)
+    r = CliRunner().invoke(app, ["colorize", str(src), "--lut", "magma", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "pseudo-colour" in Image.open(tmp_path / "o" / "cat_color.jpg").getexif()[0x0131]
+    r = CliRunner().invoke(app, ["colorize", str(src), "--lut", "nonexistent-map"])
+    assert r.exit_code == 2 and "nonexistent-map" in r.output

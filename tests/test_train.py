@@ -53,11 +53,11 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_pa
     real_call = train_mod.Objective.__call__
     calls = {"n": 0}
 
-    def interrupt_at_step_4(self, out, ab):
+    def interrupt_at_step_4(self, *args):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
-        return real_call(self, out, ab)
+        return real_call(self, *args)
 
     monkeypatch.setattr(train_mod.Objective, "__call__", interrupt_at_step_4)
     with pytest.raises(KeyboardInterrupt):
@@ -119,3 +119,66 @@ def test_cli_train_and_errors(smoke_dir, tmp_path):
     bad.write_text("nonsense_key = 1\n")
     r = CliRunner().invoke(app, ["train", "--config", str(bad)])
     assert r.exit_code == 1 and "unknown config keys" in r.output
+
+
+def test_baseline_trains_from_the_cli_in_seconds(smoke_dir, tmp_path):
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--model",
+            "baseline",
+            "--data",
+            str(smoke_dir),
+            "--steps",
+            "20",
+            "--batch",
+            "4",
+            "--size",
+            "32",
+            "--out",
+            str(tmp_path / "b"),
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 20 and 0 < log[-1]["loss"] < 1  # smooth L1 on ab / 110
+    assert load_file(str(tmp_path / "b" / "model.safetensors"))["net.conv1.weight"].shape == (32, 1, 3, 3)
+
+
+@pytest.mark.parametrize("arch,kwargs", [("gan", {"width": 8}), ("pix2pix", {"width": 8})])
+def test_adversarial_variant_pretrains_then_trains_d_and_g(smoke_dir, tmp_path, arch, kwargs):
+    cfg = tiny_config(smoke_dir, tmp_path / arch, model=arch, model_kwargs=kwargs, pretrain_steps=2, gan_mode="lsgan")
+    train(cfg, progress=False)
+    log = [json.loads(line) for line in (tmp_path / arch / "log.jsonl").read_text().splitlines()]
+    assert "loss_d" not in log[1] and "loss_d" in log[2] and "loss_adv" in log[-1]
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / arch / "checkpoint.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    assert any(k.startswith("disc.") for k in keys) and any(k.startswith("opt_d.") for k in keys)
+
+
+def test_adversarial_resume_is_exact(smoke_dir, tmp_path, monkeypatch):
+    def cfg(out):
+        return tiny_config(smoke_dir, out, model="gan", model_kwargs={"width": 8}, pretrain_steps=2)
+
+    train(cfg(tmp_path / "a"), progress=False)
+    real = train_mod.AdversarialStep.__call__
+    calls = {"n": 0}
+
+    def interrupt(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(train_mod.AdversarialStep, "__call__", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg(tmp_path / "b"), progress=False)
+    monkeypatch.setattr(train_mod.AdversarialStep, "__call__", real)
+    train(cfg(tmp_path / "b"), resume=True, progress=False)
+    a = load_file(str(tmp_path / "a" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

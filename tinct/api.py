@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from tinct import __version__
+from tinct.color import luminance
 from tinct.io import LoadedImage, atomic_write_bytes, encode_image, extension_for, output_format, read_image
-from tinct.pipeline import colorize_pixels
+from tinct.pipeline import colorize_pixels, join_ab, predict_lowres
 from tinct.registry import DEFAULT_MODEL, ModelSpec, build_architecture, get_spec
 
 
@@ -70,6 +72,82 @@ def load_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:
     return meta
 
 
+METHODS = ("reinhard", "welsh")
+
+
+def _as_rgb8(image, what: str, max_pixels: int | None = None) -> np.ndarray:
+    """A guidance image (path, PIL or numpy) as uint8 RGB (or RGBA for scribbles)."""
+    if isinstance(image, (str, Path)):
+        img = read_image(image, max_pixels=max_pixels)
+        px = img.pixels if img.pixels.dtype == np.uint8 else (img.pixels >> 8).astype(np.uint8)
+        px = np.dstack([px] * 3) if px.ndim == 2 else px
+        return np.dstack([px, img.alpha]) if img.alpha is not None else px
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB"))
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"{what} must be an H x W x 3 (or x 4) uint8 image, got {a.dtype} {a.shape}")
+    return a
+
+
+@dataclass
+class Guidance:
+    """User guidance that replaces the automatic model (tinct.guided): at most one kind at a time.
+
+    ``scribbles``: an image the size of the input with colour strokes (unmarked pixels transparent
+    or equal to the gray input), propagated by Levin et al.; ``reference``: a colour image whose
+    colours are transferred (``method`` "reinhard" or "welsh"); ``lut``: a look-up table name or
+    CSV/JSON file (luminance keying: pseudo-colour).
+    """
+
+    scribbles: Any = None
+    reference: Any = None
+    method: str = "reinhard"
+    lut: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("scribbles", "reference", "lut") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of scribbles, reference or lut, not {' and '.join(given)}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.scribbles is not None:
+            self.scribbles = _as_rgb8(self.scribbles, "scribbles")
+        if self.reference is not None:
+            self.reference = _as_rgb8(self.reference, "reference")[..., :3]
+        if self.lut is not None:
+            from tinct.guided import load_lut
+
+            self.lut = load_lut(self.lut)
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.scribbles, self.reference, self.lut))
+
+    def describe(self) -> str:
+        if self.scribbles is not None:
+            return "scribbles (Levin et al. 2004)"
+        if self.reference is not None:
+            return f"reference image ({self.method})"
+        return f"pseudo-colour look-up table {getattr(self.lut, 'name', self.lut)}"
+
+    def ab(self, L: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """ab (2, H, W) for full-resolution L (H, W) of ``pixels``."""
+        from tinct import guided
+
+        if self.scribbles is not None:
+            if self.scribbles.shape[:2] != L.shape:
+                h, w = self.scribbles.shape[:2]
+                raise ValueError(f"the scribble image is {w}x{h} but the input is {L.shape[1]}x{L.shape[0]}")
+            gray = pixels if pixels.ndim == 2 and pixels.dtype == np.uint8 else None
+            mask = guided.scribble_mask_from_image(self.scribbles, gray)
+            return guided.scribbles_ab(L, self.scribbles[..., :3], mask)
+        if self.reference is not None:
+            fn = guided.reinhard_ab if self.method == "reinhard" else guided.welsh_ab
+            return fn(L, self.reference)
+        return guided.lut_ab(L, self.lut)
+
+
 class Session:
     """A loaded model, ready to colorize many images (like rembg's session).
 
@@ -87,23 +165,51 @@ class Session:
     def name(self) -> str:
         return self.spec.name
 
+    def with_working_size(self, working_size: int | None) -> Session:
+        """A view of this session at another working size, sharing the network and its lock."""
+        if not working_size or working_size == self.working_size:
+            return self
+        view = Session(self.spec, self.model, self.device, working_size)
+        view._lock = self._lock  # one network, one lock: inference stays serialised
+        return view
+
     def _predict(self, l_norm: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
             l_norm = l_norm.half()
         return self.model.predict_ab(l_norm).float()
 
-    def colorize_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """Gray (H, W) or RGB (H, W, 3) uint8/uint16 -> colorized uint8 RGB (H, W, 3)."""
+    def colorize_pixels(self, pixels: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
+        """Gray (H, W) or RGB (H, W, 3) uint8/uint16 -> colorized uint8 RGB (H, W, 3).
+
+        With active ``guidance`` the colour comes from it instead of the model; either way the
+        output keeps the input's L.
+        """
+        if guidance is not None and guidance.active:
+            L = luminance(pixels)
+            return join_ab(torch.from_numpy(L), torch.from_numpy(np.ascontiguousarray(guidance.ab(L, pixels))))
         with self._lock:
             return colorize_pixels(pixels, self._predict, self.model.multiple, self.working_size, self.device)
 
-    def colorize_loaded(self, img: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
-        """Colorize a decoded image; returns (RGB uint8, alpha passed through or None)."""
-        return self.colorize_pixels(img.pixels), img.alpha
+    def predict_lowres(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model half of the pipeline on full-resolution L (H, W): (ab (2, h, w), L_guide (h, w))."""
+        with self._lock:
+            return predict_lowres(L, self._predict, self.model.multiple, self.working_size, self.device)
 
-    def provenance(self) -> str:
+    def colorize_loaded(
+        self, img: LoadedImage, guidance: Guidance | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Colorize a decoded image; returns (RGB uint8, alpha passed through or None)."""
+        return self.colorize_pixels(img.pixels, guidance), img.alpha
+
+    def provenance(self, guidance: Guidance | None = None) -> str:
         """The note written into every output's metadata."""
-        return f"Colorized by tinct {__version__} (model {self.name}); colour added by software"
+        how = guidance.describe() if guidance is not None and guidance.active else f"model {self.name}"
+        note = f"Colorized by tinct {__version__} ({how}); colour added by software"
+        if guidance is not None and guidance.lut is not None:
+            from tinct.guided import PSEUDO_COLOUR_NOTE
+
+            note += f"; {PSEUDO_COLOUR_NOTE}"
+        return note
 
     def colorize_file(
         self,
@@ -112,6 +218,7 @@ class Session:
         fmt: str | None = None,
         quality: int = 95,
         max_pixels: int | None = None,
+        guidance: Guidance | None = None,
     ) -> Path:
         """Colorize the image file ``src`` and write it atomically to ``dst``.
 
@@ -124,31 +231,50 @@ class Session:
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the input {src}")
-        rgb, alpha = self.colorize_loaded(img)
+        rgb, alpha = self.colorize_loaded(img, guidance)
         data = encode_image(
-            rgb, out_fmt, alpha=alpha, quality=quality, exif=img.exif, note=self.provenance(), dpi=img.info.get("dpi")
+            rgb,
+            out_fmt,
+            alpha=alpha,
+            quality=quality,
+            exif=img.exif,
+            note=self.provenance(guidance),
+            dpi=img.info.get("dpi"),
         )
         atomic_write_bytes(dst, data)
         return dst
 
-    def colorize(self, image: str | Path | Image.Image | np.ndarray, **kwargs: Any):
+    def colorize(
+        self,
+        image: str | Path | Image.Image | np.ndarray,
+        *,
+        scribbles: Any = None,
+        reference: Any = None,
+        method: str = "reinhard",
+        lut: str | Path | None = None,
+        **kwargs: Any,
+    ):
         """Colorize ``image`` and return the same kind: a path (the written output), a PIL image
         (RGB, or RGBA when the input had alpha) or a numpy array (H x W x 3 uint8, or x 4 with alpha).
+
+        ``scribbles``, ``reference`` (+ ``method``) or ``lut`` replace the model by user guidance
+        (see :class:`Guidance`); ``kwargs`` go to :meth:`colorize_file` for paths (dst, fmt, ...).
         """
+        guidance = Guidance(scribbles, reference, method, lut)
         if isinstance(image, (str, Path)):
-            return self.colorize_file(image, **kwargs)
+            return self.colorize_file(image, guidance=guidance, **kwargs)
         if isinstance(image, Image.Image):
             buf = _pil_to_loaded(image)
-            rgb, alpha = self.colorize_loaded(buf)
+            rgb, alpha = self.colorize_loaded(buf, guidance)
             out = Image.fromarray(rgb, "RGB")
             if alpha is not None:
                 out.putalpha(Image.fromarray(alpha, "L"))
             return out
         if isinstance(image, np.ndarray):
-            return self._colorize_array(image)
+            return self._colorize_array(image, guidance)
         raise TypeError(f"colorize() takes a path, a PIL image or a numpy array, not {type(image).__name__}")
 
-    def _colorize_array(self, a: np.ndarray) -> np.ndarray:
+    def _colorize_array(self, a: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
         alpha = None
         if a.ndim == 3 and a.shape[2] in (2, 4):
             alpha, a = a[..., -1], a[..., :-1]
@@ -161,7 +287,7 @@ class Session:
                 raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
             a = (np.clip(np.nan_to_num(a), 0, 1) * 65535 + 0.5).astype(np.uint16)
             alpha = None if alpha is None else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
-        rgb = self.colorize_pixels(np.ascontiguousarray(a))
+        rgb = self.colorize_pixels(np.ascontiguousarray(a), guidance)
         if alpha is not None:
             if alpha.dtype != np.uint8:
                 alpha = (alpha >> 8).astype(np.uint8) if alpha.dtype == np.uint16 else alpha.astype(np.uint8)

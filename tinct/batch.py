@@ -24,6 +24,28 @@ SUFFIX = "_color"
 class Job:
     src: Path
     dst: Path
+    medical: bool = False  #: DICOM file/folder, NIfTI or FITS: ``dst`` is an output stem
+
+
+def _medical_kind(p: Path, scan: bool) -> str | None:
+    """Medical kind of ``p`` (see tinct.medical.medical_kind); while scanning a folder, by name only."""
+    from tinct import medical
+
+    if scan:
+        ext = medical._suffix(p)
+        return (
+            "medical"
+            if ext in (*medical.DICOM_EXTENSIONS, *medical.NIFTI_EXTENSIONS, *medical.FITS_EXTENSIONS)
+            else None
+        )
+    return medical.medical_kind(p)
+
+
+def _medical_stem(p: Path) -> str:
+    from tinct import medical
+
+    ext = medical._suffix(p)
+    return p.name[: -len(ext)] if p.is_file() and p.name.lower().endswith(ext) else p.name
 
 
 @dataclass
@@ -56,10 +78,14 @@ def expand_inputs(
 
     for raw in inputs:
         p = Path(raw)
-        if p.is_dir():
+        if p.is_dir() and _medical_kind(p, scan=False):  # a DICOM series folder is one input
+            add(p, p.parent)
+        elif p.is_dir():
             it = p.rglob("*") if recursive else p.glob("*")
             for f in sorted(it):
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.stem.endswith(suffix):
+                if not f.is_file() or f.name.startswith(".") or f.stem.endswith(suffix):
+                    continue
+                if f.suffix.lower() in IMAGE_EXTENSIONS or _medical_kind(f, scan=True):
                     add(f, p)
         elif p.exists():
             add(p, p.parent)
@@ -98,7 +124,7 @@ def guess_format(src: Path, requested: str | None) -> str:
 
 def run_batch(
     inputs: Iterable[str | Path],
-    process: Callable[[Path, Path, str], None],
+    process: Callable[[Job, str], None],
     out_dir: str | Path | None = None,
     recursive: bool = False,
     overwrite: bool = False,
@@ -107,7 +133,10 @@ def run_batch(
     on_error: Callable[[Path, str, str], None] | None = None,
     progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
 ) -> BatchResult:
-    """Colorize every input with ``process(src, dst, fmt)``; never stops at a bad file.
+    """Colorize every input with ``process(job, fmt)``; never stops at a bad file.
+
+    Images get ``job.dst`` = the output file; medical inputs (``job.medical``) an output stem
+    (``{out}/{stem}_color``): they are skipped when any output with that stem exists.
 
     ``on_error(path, one_line_message, traceback_text)`` is called for each failure.
     """
@@ -120,6 +149,13 @@ def run_batch(
     out = Path(out_dir) if out_dir is not None else None
     jobs: list[Job] = []
     for src, base in files:
+        if _medical_kind(src, scan=False):
+            stem = plan_output(src, base, out, "PNG", suffix).parent / f"{_medical_stem(src)}{suffix}"
+            if not overwrite and any(stem.parent.glob(glob.escape(stem.name) + "*")):
+                result.skipped.append(src)
+            else:
+                jobs.append(Job(src, stem, medical=True))
+            continue
         f = guess_format(src, fmt)
         dst = plan_output(src, base, out, f, suffix)
         if dst.resolve() == src.resolve():
@@ -131,7 +167,7 @@ def run_batch(
         jobs.append(Job(src, dst))
     for job in progress(jobs):
         try:
-            process(job.src, job.dst, guess_format(job.src, fmt))
+            process(job, "PNG" if job.medical else guess_format(job.src, fmt))
             result.done.append(job.dst)
         except (ImageError, ValueError) as e:
             result.failed.append((job.src, str(e)))

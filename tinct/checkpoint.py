@@ -104,7 +104,10 @@ def load_training_state(
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(part(name), meta["optim"][name]))
     for name, sch in schedulers.items():
-        sch.load_state_dict(meta["sched"][name])
+        state = dict(meta["sched"][name])
+        if hasattr(sch, "lr_lambdas"):  # LambdaLR: plain functions are stored as None
+            state.setdefault("lr_lambdas", [None] * len(sch.lr_lambdas))
+        sch.load_state_dict(state)
     torch.set_rng_state(tensors["rng.torch"])
     py = meta["rng_python"]
     random.setstate((py[0], tuple(py[1]), py[2]))

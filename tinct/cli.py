@@ -70,19 +70,62 @@ def colorize(
         Optional[float], typer.Option(help="Annealed-mean temperature (classification models).")
     ] = None,
     max_pixels: Annotated[Optional[int], typer.Option(help="Refuse images with more pixels (bomb guard).")] = None,
+    scribbles: Annotated[
+        Optional[Path], typer.Option(help="Colour strokes over the image (same size) to propagate (Levin et al.).")
+    ] = None,
+    reference: Annotated[Optional[Path], typer.Option(help="Transfer the colours of this reference image.")] = None,
+    method: Annotated[str, typer.Option(help="Reference transfer: reinhard or welsh.")] = "reinhard",
+    lut: Annotated[
+        Optional[str],
+        typer.Option(help="Pseudo-colour look-up table: a name (viridis, magma, ...) or a CSV/JSON file."),
+    ] = None,
+    window: Annotated[str, typer.Option(help="Medical: DICOM/NIfTI window: auto, full or CENTER,WIDTH.")] = "auto",
+    axis: Annotated[int, typer.Option(help="Medical: NIfTI slicing axis.")] = 2,
+    mode: Annotated[
+        str, typer.Option(help="Medical: realistic (a model) or pseudo (look-up table colour).")
+    ] = "realistic",
+    anonymize: Annotated[bool, typer.Option(help="Medical: de-identify DICOM outputs (basic profile).")] = False,
+    stretch: Annotated[str, typer.Option(help="FITS stretch: linear, asinh or log.")] = "linear",
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
-    """Colorize images; outputs are `{stem}_color.{ext}`. Exit code 1 if any file failed."""
+    """Colorize images (and DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
     from tinct.batch import run_batch
 
     if not suffix and output is None:
         _err("error: an empty --suffix needs an --output folder (inputs are never overwritten)")
         raise typer.Exit(2)
     session = _load_session(model, device, size, temperature, debug)
+    from tinct.api import Guidance
+    from tinct.io import ImageError
 
-    def process(src: Path, dst: Path, f: str) -> None:
-        session.colorize_file(src, dst, fmt=f, quality=quality, max_pixels=max_pixels)
+    try:
+        if mode not in ("realistic", "pseudo"):
+            raise ValueError(f"--mode must be realistic or pseudo, not {mode!r}")
+        lut = lut or ("viridis" if mode == "pseudo" else None)  # pseudo-colour: luminance keying
+        guidance = Guidance(scribbles, reference, method, lut)
+    except (ValueError, ImageError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2) from None
+
+    def process(job, f: str) -> None:
+        if job.medical:
+            from tinct.medical import colorize_medical_file
+
+            colorize_medical_file(
+                session if mode == "realistic" else None,
+                job.src,
+                job.dst.parent,
+                window=window,
+                axis=axis,
+                mode=mode,
+                lut=lut,
+                anonymize=anonymize,
+                stretch=stretch,
+                max_pixels=max_pixels,
+            )
+        else:
+            session.colorize_file(job.src, job.dst, fmt=f, quality=quality, max_pixels=max_pixels, guidance=guidance)
 
     def on_error(path: Path, msg: str, tb: str) -> None:
         from tqdm import tqdm
@@ -111,32 +154,16 @@ def models(
     """List the models in the registry, with weights size and validation scores."""
     import json
 
-    from tinct.registry import DEFAULT_MODEL, MODELS
+    from tinct.registry import model_rows
 
-    rows = []
-    for spec in MODELS.values():
-        m = spec.card_metrics().get("val", {})
-        size = spec.weights_path.stat().st_size if spec.weights_path.exists() else None
-        rows.append(
-            {
-                "name": spec.name,
-                "default": spec.name == DEFAULT_MODEL,
-                "description": spec.description,
-                "working_size": spec.working_size,
-                "weights_bytes": size,
-                "parameters": spec.card_metrics().get("parameters"),
-                "val_psnr": m.get("psnr"),
-                "val_psnr_gain": m.get("psnr_gain"),
-                "val_colourfulness_ratio": m.get("colourfulness_ratio"),
-            }
-        )
+    rows = model_rows()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="tinct models (val = ../shared/data/val)")
+    t = Table(title="tinct models (scores: ../shared/data/val, see docs/MODELS.md)")
     for col in ("name", "params", "weights", "size", "val PSNR", "gain vs gray", "colourfulness", "description"):
         t.add_column(col)
 
@@ -155,6 +182,104 @@ def models(
             r["description"],
         )
     Console().print(t)
+    typer.echo("* default model", err=True)
+
+
+@app.command("eval")
+def eval_(
+    data_dir: Annotated[Optional[Path], typer.Argument(help="Folder of colour images (the truth).")] = None,
+    models: Annotated[str, typer.Option("--models", help="Model names, comma-separated, or 'all'.")] = "lite",
+    out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-report"),
+    limit: Annotated[Optional[int], typer.Option(help="Score at most N images.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Working size for every model.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, auto or cuda.")] = "cpu",
+    compare: Annotated[
+        Optional[tuple[Path, Path]], typer.Option("--compare", help="Compare two summary.json files.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Score models on a folder of colour images, beside the gray baseline; writes metrics.csv,
+    summary.json, report.html and summary.png."""
+    import shlex
+
+    from tinct.api import ModelWeightsError
+    from tinct.evaluate import EvalError, run_eval
+    from tinct.evaluate import compare as compare_summaries
+    from tinct.registry import UnknownModelError
+
+    try:
+        if compare is not None:
+            typer.echo(compare_summaries(*compare))
+            return
+        if data_dir is None:
+            _err("error: give DATA_DIR, or --compare A.json B.json")
+            raise typer.Exit(2)
+        summary = run_eval(
+            data_dir,
+            models,
+            out,
+            limit=limit,
+            size=size,
+            progress=not quiet,
+            device=device,
+            command=shlex.join(["tinct", *sys.argv[1:]]),
+        )
+    except (EvalError, UnknownModelError, ModelWeightsError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2) from None
+    _print_summary(summary)
+    _err(f"report: {out / 'report.html'}")
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"tinct eval: {summary.get('n_images', '?')} images")
+    cols = ["model", "PSNR", "gain", "SSIM", "CIEDE2000", "colourfulness", "AIT s"]
+    for c in cols:
+        t.add_column(c)
+    for name, m in summary["models"].items():
+
+        def g(key, spec="{:.3f}", m=m):
+            v = m.get("stats", {}).get(key, {}).get("mean")
+            return "-" if v is None else spec.format(v)
+
+        t.add_row(
+            name, g("psnr"), g("psnr_gain", "{:+.3f}"), g("ssim"), g("ciede2000"), g("colourfulness_ratio"), g("ait_s")
+        )
+    Console().print(t)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    model: Annotated[str, typer.Option("-m", "--model", help="Default model.")] = "lite",
+    device: Annotated[str, typer.Option()] = "auto",
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model once).")] = 1,
+    queue_size: Annotated[int, typer.Option(min=1, help="Requests queued or running before 503.")] = 8,
+    timeout: Annotated[float, typer.Option(help="Per-request time limit, seconds.")] = 60.0,
+    max_body_mb: Annotated[float, typer.Option(help="Largest upload, MB.")] = 25.0,
+    max_pixels: Annotated[int, typer.Option(help="Largest image, pixels (bomb guard).")] = 40_000_000,
+) -> None:
+    """Serve the web page and the REST API (FastAPI + uvicorn)."""
+    try:
+        from tinct.server import run_server
+    except ImportError as e:
+        _err(f"error: the server needs the 'serve' extra: pip install 'tinct[serve]' ({e})")
+        raise typer.Exit(2) from None
+    run_server(
+        host,
+        port,
+        model=model,
+        device=device,
+        workers=workers,
+        queue_size=queue_size,
+        timeout_s=timeout,
+        max_body_bytes=int(max_body_mb * 2**20),
+        max_pixels=max_pixels,
+    )
 
 
 @app.command()

@@ -57,6 +57,14 @@ class ImageError(Exception):
     """An input that cannot be read, or an output that cannot be written. One-line message."""
 
 
+class ImageTooLargeError(ImageError):
+    """More pixels than the limit (checked from the header, before decoding: bombs)."""
+
+
+class NotAnImageError(ImageError):
+    """Not an image file at all (or a format Pillow cannot read)."""
+
+
 @dataclass
 class LoadedImage:
     """A decoded image in sRGB.
@@ -166,7 +174,7 @@ def read_image(source: str | Path | IO[bytes] | bytes, max_pixels: int | None = 
             with Image.open(source) as im:
                 w, h = im.size
                 if w * h > limit:
-                    raise ImageError(
+                    raise ImageTooLargeError(
                         f"image is {w}x{h} ({w * h / 1e6:.1f} MP), above the limit of {limit / 1e6:.0f} MP "
                         "(possible decompression bomb; raise it with --max-pixels)"
                     )
@@ -184,7 +192,7 @@ def read_image(source: str | Path | IO[bytes] | bytes, max_pixels: int | None = 
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except UnidentifiedImageError:
-        raise ImageError(f"not an image file (or a format Pillow cannot read): {Path(name).name}") from None
+        raise NotAnImageError(f"not an image file (or a format Pillow cannot read): {Path(name).name}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImageError(f"cannot decode image (truncated or corrupt?): {msg}") from None

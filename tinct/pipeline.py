@@ -99,6 +99,46 @@ def upsample_strips(coef: torch.Tensor, height: int, width: int, rows: int) -> I
         yield y, cols[:, y0i[sl]] * (1 - w) + cols[:, y1i[sl]] * w
 
 
+def guided_ab_strips(
+    L: torch.Tensor, ab_small: torch.Tensor, L_guide: torch.Tensor | None, radius: int = 2, eps: float = 16.0
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Full-resolution ab, strip by strip: (y0, ab (C, rows, W)) for L (H, W) and ab_small (C, h, w).
+
+    With ``L_guide`` (L at the ab resolution) this is the fast guided filter: ab = A * L + B with
+    the coefficients of :func:`guided_coefficients` upsampled bilinearly; with None, plain bilinear.
+    """
+    H, W = L.shape
+    c = ab_small.shape[0]
+    if L_guide is not None:
+        A, B = guided_coefficients(L_guide, ab_small, radius, eps)
+        coef = torch.cat([A, B])
+    else:
+        coef = ab_small
+    rows = max(1, STRIP_PIXELS // max(1, W))
+    for y, strip in upsample_strips(coef, H, W, rows):
+        yield y, (strip[:c] * L[y : y + strip.shape[1]] + strip[c:]) if L_guide is not None else strip
+
+
+def upsample_ab(
+    L: torch.Tensor, ab_small: torch.Tensor, L_guide: torch.Tensor | None, radius: int = 2, eps: float = 16.0
+) -> torch.Tensor:
+    """Full-resolution ab (C, H, W) from ab_small, guided by L (see :func:`guided_ab_strips`)."""
+    out = torch.empty((ab_small.shape[0], *L.shape), dtype=torch.float32)
+    for y, strip in guided_ab_strips(L, ab_small, L_guide, radius, eps):
+        out[:, y : y + strip.shape[1]] = strip
+    return out
+
+
+def join_ab(L: torch.Tensor, ab: torch.Tensor, out: np.ndarray | None = None) -> np.ndarray:
+    """Join full-resolution L (H, W) and ab (2, H, W) -> uint8 RGB (H, W, 3), in strips."""
+    H, W = L.shape
+    out = np.empty((H, W, 3), np.uint8) if out is None else out
+    rows = max(1, STRIP_PIXELS // max(1, W))
+    for y in range(0, H, rows):
+        out[y : y + rows] = lab_to_rgb8(L[y : y + rows], ab[:, y : y + rows]).numpy()
+    return out
+
+
 def join_full_resolution(
     L: torch.Tensor,
     ab_small: torch.Tensor,
@@ -110,20 +150,30 @@ def join_full_resolution(
     """Upsample ab (2, h, w) to L's (H, W), guided by L, and join it with L -> uint8 RGB (H, W, 3).
 
     ``L_guide`` is L at the ab resolution (h, w); with None the upsampling is plain bilinear.
+    Never holds full-resolution ab: each strip is upsampled and converted in turn.
     """
     H, W = L.shape
-    if L_guide is not None:
-        A, B = guided_coefficients(L_guide, ab_small, radius, eps)
-        coef = torch.cat([A, B])
-    else:
-        coef = ab_small
     out = np.empty((H, W, 3), np.uint8) if out is None else out
-    rows = max(1, STRIP_PIXELS // max(1, W))
-    for y, c in upsample_strips(coef, H, W, rows):
-        Ls = L[y : y + c.shape[1]]
-        ab = c[:2] * Ls + c[2:] if L_guide is not None else c
-        out[y : y + c.shape[1]] = lab_to_rgb8(Ls, ab).numpy()
+    for y, ab in guided_ab_strips(L, ab_small, L_guide, radius, eps):
+        out[y : y + ab.shape[1]] = lab_to_rgb8(L[y : y + ab.shape[1]], ab).numpy()
     return out
+
+
+@torch.inference_mode()
+def predict_lowres(
+    L: torch.Tensor, predict: AbPredictor, multiple: int, working_size: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model half of the pipeline: full-resolution L (H, W) -> (ab, L_guide).
+
+    ``ab`` (2, h, w) is the model's prediction (Lab units) at its output resolution for L seen
+    at ``working_size``; ``L_guide`` (h, w) is L at that same resolution, for guided upsampling.
+    Video stabilisation and guided methods work on these before :func:`join_full_resolution`.
+    """
+    shape = working_shape(*L.shape, working_size)
+    L_small = resize_l(L, shape)
+    ab = predict_padded(predict, normalize_l(L_small).to(device), multiple)[0].float().cpu()
+    L_guide = F.interpolate(L_small, size=ab.shape[-2:], mode="area")[0, 0]
+    return ab, L_guide
 
 
 @torch.inference_mode()
@@ -138,11 +188,9 @@ def colorize_pixels(
     """Colorize one image (gray H x W or RGB H x W x 3, uint8/uint16) -> uint8 RGB (H, W, 3).
 
     The model sees L at ``working_size`` (short side, never upscaled); its ab is upsampled by
-    the fast guided filter and joined with the image's own full-resolution L.
+    the fast guided filter (or bilinearly with ``guided=False``) and joined with the image's own
+    full-resolution L.
     """
     L = torch.from_numpy(luminance(pixels))
-    shape = working_shape(*L.shape, working_size)
-    L_small = resize_l(L, shape)
-    ab = predict_padded(predict, normalize_l(L_small).to(device), multiple)[0].float().cpu()
-    L_guide = F.interpolate(L_small, size=ab.shape[-2:], mode="area")[0, 0] if guided else None
-    return join_full_resolution(L, ab, L_guide)
+    ab, L_guide = predict_lowres(L, predict, multiple, working_size, device)
+    return join_full_resolution(L, ab, L_guide if guided else None)

@@ -18,6 +18,13 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: architecture name -> "module:Class"
 ARCHITECTURES: dict[str, str] = {
     "lite": "tinct.models.lite:LiteUNet",
+    "baseline": "tinct.models.baseline:BaselineCNN",
+    "unet": "tinct.models.unet:UNet",
+    "fusion": "tinct.models.fusion:FusionColorizer",
+    "koala": "tinct.models.koala:KoalaColorizer",
+    "zhang": "tinct.models.zhang:ZhangColorizer",
+    "gan": "tinct.models.gan:GanGenerator",
+    "pix2pix": "tinct.models.pix2pix:Pix2PixGenerator",
 }
 
 
@@ -78,6 +85,33 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def model_rows() -> list[dict[str, Any]]:
+    """The registry as rows (what ``tinct models --json`` prints and ``GET /api/v1/models`` answers).
+
+    One dict per model, registry order: name, default, description, working_size, weights_bytes
+    (None if the weights file is missing), parameters and val_* scores from the model card (None
+    when not recorded).
+    """
+    rows = []
+    for spec in MODELS.values():
+        card = spec.card_metrics()
+        val = card.get("val", {})
+        rows.append(
+            {
+                "name": spec.name,
+                "default": spec.name == DEFAULT_MODEL,
+                "description": spec.description,
+                "working_size": spec.working_size,
+                "weights_bytes": spec.weights_path.stat().st_size if spec.weights_path.exists() else None,
+                "parameters": card.get("parameters"),
+                "val_psnr": val.get("psnr"),
+                "val_psnr_gain": val.get("psnr_gain"),
+                "val_colourfulness_ratio": val.get("colourfulness_ratio"),
+            }
+        )
+    return rows
 
 
 def build_architecture(arch: str, **kwargs: Any):

@@ -58,6 +58,11 @@ class TrainConfig:
     rebalance_lambda: float = 0.5  #: Zhang's class-rebalancing mix
     rebalance_power: float = 1.0  #: 1 = full rebalancing, 0 = none
     prior_images: int = 1000
+    loss: str = "auto"  #: regression pixel loss: "auto" (smooth L1), "l1", "mse"
+    perceptual_weight: float = 0.0  #: weight of the perceptual term (needs feature_net)
+    feature_net: str | None = None  #: safetensors of a trained tinct.losses.FeatureNet
+    gan_mode: str | None = None  #: adversarial models: "vanilla" or "lsgan" (default: the model's)
+    pretrain_steps: int | None = None  #: adversarial models: G-only steps (default: the model's epochs)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -135,6 +140,18 @@ class Objective:
 
     def __init__(self, model, cfg: TrainConfig, dataset: CropDataset, device: torch.device, prior=None):
         self.kind = model.kind
+        gan = getattr(model, "gan", None)
+        self.loss = gan.pixel_loss if (gan is not None and cfg.loss == "auto") else cfg.loss
+        self.perceptual, self.perceptual_weight = None, cfg.perceptual_weight
+        if cfg.perceptual_weight > 0:
+            if not cfg.feature_net:
+                raise TrainingError("perceptual_weight > 0 needs feature_net (a trained FeatureNet's safetensors)")
+            from safetensors.torch import load_file
+
+            from tinct.losses import PerceptualLoss, build_feature_net
+
+            net = build_feature_net(state_dict={k: v.float() for k, v in load_file(cfg.feature_net).items()})
+            self.perceptual = PerceptualLoss(net).to(device)
         if self.kind == "classification":
             self.q: ABQuantizer = model.quantizer
             if prior is None:
@@ -153,14 +170,28 @@ class Objective:
                 ims.append(t.permute(1, 2, 0).numpy())
         return prior_from_images(ims, self.q)
 
-    def __call__(self, out: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    def __call__(self, out: torch.Tensor, ab: torch.Tensor, l_norm: torch.Tensor | None = None) -> torch.Tensor:
         if self.kind == "classification":
             ab_small = F.adaptive_avg_pool2d(ab, out.shape[-2:])
             target = self.q.encode_soft(ab_small)
             weight = self.bin_weight[self.q.nearest(ab_small)]
             return soft_ce(out, target, weight)
+        return self.pixel(out, ab, l_norm)
+
+    def pixel(self, out: torch.Tensor, ab: torch.Tensor, l_norm: torch.Tensor | None = None) -> torch.Tensor:
+        """Regression loss of ab / 110 at the output's resolution (+ perceptual term if set)."""
         ab_t = F.adaptive_avg_pool2d(ab, out.shape[-2:]) / AB_SCALE
-        return F.smooth_l1_loss(out.float(), ab_t, beta=0.05)
+        out = out.float()
+        if self.loss == "mse":
+            loss = F.mse_loss(out, ab_t)
+        elif self.loss == "l1":
+            loss = F.l1_loss(out, ab_t)
+        else:
+            loss = F.smooth_l1_loss(out, ab_t, beta=0.05)
+        if self.perceptual is not None and l_norm is not None:
+            l_small = F.adaptive_avg_pool2d(l_norm, out.shape[-2:])
+            loss = loss + self.perceptual_weight * self.perceptual(l_small, out, ab_t)
+        return loss
 
 
 @torch.no_grad()
@@ -190,14 +221,108 @@ def validate(model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device)
     return {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
 
 
-def lr_lambda(cfg: TrainConfig, total: int):
+def lr_lambda(cfg: TrainConfig, total: int, start: int = 0, scale_before: float = 1.0):
+    """Linear warm-up then cosine decay to 5% over steps [start, total); ``scale_before`` applies
+    before ``start`` (the generator's pre-training phase of adversarial models)."""
+
     def f(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, total - cfg.warmup)
+        if step < start:
+            return scale_before
+        s = step - start
+        if s < cfg.warmup:
+            return (s + 1) / cfg.warmup
+        t = (s - cfg.warmup) / max(1, total - start - cfg.warmup)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
     return f
+
+
+def _check_finite(losses: dict[str, torch.Tensor], step: int) -> None:
+    for name, value in losses.items():
+        if not torch.isfinite(value):
+            raise TrainingError(f"non-finite {name} ({value.item()}) at step {step}; stopped.")
+
+
+class SupervisedStep:
+    """One optimiser step of a regression or classification model (AdamW, warm-up + cosine)."""
+
+    def __init__(self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device):
+        self.model, self.objective = model, objective
+        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
+        self.optimizers = {"opt": self.opt}
+        self.schedulers = {"sched": self.sched}
+        self.modules: dict[str, torch.nn.Module] = {}
+
+    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = self.objective(self.model(l_norm), ab, l_norm)
+        _check_finite({"loss": loss}, step)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
+        self.sched.step()
+        return {"loss": loss}
+
+
+class AdversarialStep:
+    """The GAN variant (seeds 000, 001, 002): a discriminator step, then a generator step.
+
+    Hyper-parameters come from the model's ``gan`` (:class:`tinct.losses.GanHParams`). For the
+    first ``pretrain`` steps the generator is trained alone with the pixel loss (seed 002).
+    D sees (L, ab / 110) stacked; G minimises ``adv_weight * adv + pixel_weight * pixel``.
+    """
+
+    def __init__(self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, n_images: int):
+        from dataclasses import replace
+
+        self.model, self.objective = model, objective
+        hp = model.gan if cfg.gan_mode is None else replace(model.gan, gan_mode=cfg.gan_mode)
+        self.hp = hp
+        self.disc = model.build_discriminator().to(device)
+        default_pre = int(hp.pretrain_epochs * n_images / cfg.batch)
+        self.pretrain = min(total, cfg.pretrain_steps if cfg.pretrain_steps is not None else default_pre)
+        self.opt_g = torch.optim.Adam(model.parameters(), lr=hp.lr_g, betas=hp.betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=hp.lr_d, betas=hp.betas)
+        pre_scale = hp.pretrain_lr / hp.lr_g
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lr_lambda(cfg, total, self.pretrain, pre_scale))
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg, total, self.pretrain))
+        self.optimizers = {"opt": self.opt_g, "opt_d": self.opt_d}
+        self.schedulers = {"sched": self.sched_g, "sched_d": self.sched_d}
+        self.modules = {"disc": self.disc}
+
+    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        from tinct.losses import discriminator_loss, generator_adversarial_loss
+
+        fake = self.model(l_norm)
+        pixel = self.objective.pixel(fake, ab, l_norm)
+        if step < self.pretrain:
+            losses = {"loss": pixel}
+            _check_finite(losses, step)
+            self.opt_g.zero_grad(set_to_none=True)
+            pixel.backward()
+            self.opt_g.step()
+            self.opt_d.step()  # no gradients: a no-op that keeps D's schedule in step with G's
+            self.sched_g.step()
+            self.sched_d.step()
+            return losses
+        mode = self.hp.gan_mode
+        l_small = F.adaptive_avg_pool2d(l_norm, fake.shape[-2:])
+        real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, fake.shape[-2:]) / AB_SCALE], 1)
+        loss_d = discriminator_loss(self.disc(real), self.disc(torch.cat([l_small, fake.detach()], 1)), mode)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        adv = generator_adversarial_loss(self.disc(torch.cat([l_small, fake], 1)), mode)
+        loss_g = self.hp.adv_weight * adv + self.hp.pixel_weight * pixel
+        losses = {"loss": loss_g, "loss_d": loss_d, "loss_adv": adv, "loss_pixel": pixel}
+        _check_finite(losses, step)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.sched_g.step()
+        self.sched_d.step()
+        return losses
 
 
 def export_weights(model, path: str | Path, metadata: dict[str, Any]) -> None:
@@ -220,32 +345,39 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     total = int(math.ceil(cfg.epochs * len(dataset) / cfg.batch)) if cfg.epochs else cfg.steps
     val_ds = CropDataset(cfg.val, crop=128, train=False) if cfg.val else None
 
-    # --- model, optimizer, schedule
+    # --- model, optimizer, schedule (the GAN variant for adversarial models)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     model = build_architecture(cfg.model, **cfg.model_kwargs).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total))
     step, prior = 0, None
-    if resume and ckpt_path.exists():
-        step, saved_cfg, extras = load_training_state(
-            ckpt_path, model=model, optimizers={"opt": opt}, schedulers={"sched": sched}
-        )
-        prior = extras.get("prior")
-        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
+    if resume and ckpt_path.exists():  # the bin prior is part of the state: load it first
+        from safetensors import safe_open
+
+        with safe_open(str(ckpt_path), framework="pt") as f:
+            prior = f.get_tensor("extra.prior") if "extra.prior" in f.keys() else None
     objective = Objective(model, cfg, dataset, device, prior)
+    if getattr(model, "adversarial", False):
+        trainer = AdversarialStep(model, objective, cfg, total, device, len(dataset))
+    else:
+        trainer = SupervisedStep(model, objective, cfg, total, device)
+    if resume and ckpt_path.exists():
+        step, _, _ = load_training_state(
+            ckpt_path, model=model, optimizers=trainer.optimizers, schedulers=trainer.schedulers, models=trainer.modules
+        )
+        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
     extras = {"prior": objective.prior} if model.kind == "classification" else {}
 
     def checkpoint(at_step: int) -> None:
         save_training_state(
             ckpt_path,
             model=model,
-            optimizers={"opt": opt},
-            schedulers={"sched": sched},
+            optimizers=trainer.optimizers,
+            schedulers=trainer.schedulers,
             step=at_step,
             config=asdict(cfg),
             extra_tensors=extras,
+            models=trainer.modules,
         )
 
     loader = DataLoader(
@@ -273,34 +405,30 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             step += 1
             continue
         l_norm, ab = lab_batch(batch, device)
-        loss = objective(model(l_norm), ab)
-        if not torch.isfinite(loss):
+        try:
+            losses = trainer(step, l_norm, ab)
+        except TrainingError as e:
             log.close()
-            raise TrainingError(
-                f"non-finite loss ({loss.item()}) at step {step}; stopped. "
-                f"The last good checkpoint is kept at {ckpt_path if ckpt_path.exists() else '(none yet)'}"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
+            kept = ckpt_path if ckpt_path.exists() else "(none yet)"
+            raise TrainingError(f"{e} The last good checkpoint is kept at {kept}") from None
+        loss = losses["loss"]
         step += 1
         seen += batch.shape[0]
         ips = seen / max(1e-9, time.time() - t0)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
-        if step % cfg.log_every == 0 or step == total:
+        validate_now = val_ds is not None and (step % cfg.val_every == 0 or step == total)
+        if step % cfg.log_every == 0 or step == total or validate_now:
             last = {
                 "step": step,
-                "loss": loss.item(),
-                "lr": sched.get_last_lr()[0],
+                **{k: v.item() for k, v in losses.items()},
+                "lr": trainer.schedulers["sched"].get_last_lr()[0],
                 "img_per_s": ips,
                 "skipped_images": len(dataset.failed),
                 "time": time.time(),
             }
-            if val_ds is not None and (step % cfg.val_every == 0 or step == total):
+            if validate_now:
                 last.update(validate(model, val_ds, cfg, device))
             log.write(json.dumps(last) + "\n")
             log.flush()

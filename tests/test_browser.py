@@ -1,0 +1,183 @@
+"""The web page in a real browser: Debian's chromium driven by Playwright against a live server.
+
+Install the browser with ``scripts/install-browser.sh`` (apt-get install chromium) and the
+Python driver with ``pip install playwright`` (no browser download needed: we use /usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import DEMO
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHOTO = DEMO / "1909Chicago.jpg"
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found: run scripts/install-browser.sh", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
+
+
+def chroma(rgb: np.ndarray) -> float:
+    """Mean per-pixel channel spread (max - min): 0 for a gray image."""
+    a = rgb.astype(np.int16)
+    return float((a.max(axis=2) - a.min(axis=2)).mean())
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 and a free port, in a background thread."""
+    from tinct.server import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(device="cpu"), log_level="warning", access_log=False, lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        import httpx
+
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            if srv.started and httpx.get(f"{url}/readyz").status_code == 200:
+                break
+            threading.Event().wait(0.1)
+        else:
+            pytest.fail("the server did not become ready")
+        yield url
+    finally:
+        srv.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.requests_seen = []
+    pg.problems = []
+    pg.on("request", lambda req: pg.requests_seen.append(req.url))
+    pg.on("pageerror", lambda err: pg.problems.append(f"page error: {err}"))
+    pg.on("console", lambda msg: msg.type == "error" and pg.problems.append(f"console: {msg.text}"))
+    pg.goto(base_url)
+    pg.wait_for_function("document.querySelector('#model').value === 'lite'")
+    yield pg
+    context.close()
+
+
+def test_upload_colorize_compare_download(page, base_url, tmp_path):
+    page.set_input_files("#file", str(PHOTO))
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+
+    # the result <img>, read back through a canvas: the input's size, and coloured
+    result = page.evaluate(
+        """() => {
+        const img = document.getElementById('after');
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const ctx = c.getContext('2d');
+        ctx.drawImage(img, 0, 0);
+        const d = ctx.getImageData(0, 0, c.width, c.height).data;
+        let spread = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          spread += Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
+        }
+        return {w: c.width, h: c.height, chroma: spread / (d.length / 4)};
+    }"""
+    )
+    with Image.open(PHOTO) as im:
+        assert (result["w"], result["h"]) == im.size
+    assert result["chroma"] > 3.0, result
+
+    # the download button holds the result under a sanitised name
+    download = page.locator("#download")
+    assert download.get_attribute("download") == "1909Chicago_color.jpg"
+    assert download.get_attribute("aria-disabled") == "false"
+    with page.expect_download() as info:
+        download.click()
+    saved = tmp_path / "download.jpg"
+    info.value.save_as(saved)
+    with Image.open(saved) as im:
+        assert im.format == "JPEG" and chroma(np.asarray(im.convert("RGB"))) > 3.0
+    assert "lite" in page.inner_text("#meta")
+
+    # screenshot with the slider in the middle: the left half shows the gray original, the right the colour
+    page.evaluate(
+        "() => { const s = document.getElementById('slider'); s.value = 50; s.dispatchEvent(new Event('input')); }"
+    )
+    shot_path = tmp_path / "page.png"
+    page.screenshot(path=str(shot_path), full_page=True)
+    box = page.locator("#compare").bounding_box()
+    with Image.open(shot_path) as shot:
+        shot = np.asarray(shot.convert("RGB"))
+    x0, y0, w, h = (int(round(v)) for v in (box["x"], box["y"], box["width"], box["height"]))
+    assert w > 300 and h > 200
+    rows = slice(y0 + int(0.15 * h), y0 + int(0.85 * h))
+    before = shot[rows, x0 + int(0.05 * w) : x0 + int(0.40 * w)]
+    after = shot[rows, x0 + int(0.60 * w) : x0 + int(0.95 * w)]
+    assert chroma(before) < 1.0, "the 'before' side should be the gray original"
+    assert chroma(after) > 3.0, "the 'after' side should be coloured"
+
+    # moving the slider to the left edge shows the colour result across the whole box
+    page.evaluate(
+        "() => { const s = document.getElementById('slider'); s.value = 0; s.dispatchEvent(new Event('input')); }"
+    )
+    left = np.asarray(Image.open(io.BytesIO(page.locator("#compare").screenshot())).convert("RGB"))
+    assert chroma(left[:, int(0.05 * left.shape[1]) : int(0.40 * left.shape[1])]) > 3.0
+
+    # nothing came from another origin, and the page raised no errors (CSP violations would show here)
+    foreign = [u for u in page.requests_seen if not u.startswith((base_url, "blob:", "data:"))]
+    assert foreign == []
+    assert page.problems == []
+
+    # a failed re-run shows the server's message and returns to the previous result, undimmed
+    page.click(".advanced summary")
+    page.fill("#size", "8")
+    page.click("#again")
+    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    assert page.inner_text("#error-status") == "HTTP 422"
+    assert "size must be between" in page.inner_text("#error-message")
+    assert page.get_attribute("#compare", "data-state") == "done"
+    assert "after-preview" not in (page.get_attribute("#after", "class") or "")
+
+
+def test_errors_are_shown_with_the_servers_message(page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"these are notes, not a picture\n" * 20)
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    assert page.inner_text("#error-status") == "HTTP 415"
+    assert "not an image" in page.inner_text("#error-message")
+    assert page.is_visible("#drop")  # back to the start, ready for another file
+    page.click("#error-close")
+    assert page.is_hidden("#error")
