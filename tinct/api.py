@@ -12,7 +12,11 @@ which runs :func:`tinct.pipeline.colorize_pixels`.
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +30,36 @@ from safetensors.torch import load_file
 from tinct import __version__
 from tinct.color import luminance
 from tinct.io import LoadedImage, atomic_write_bytes, encode_image, extension_for, output_format, read_image
-from tinct.pipeline import colorize_pixels, join_ab, predict_lowres
+from tinct.pipeline import AbPredictor, colorize_pixels, join_ab, predict_lowres
 from tinct.registry import DEFAULT_MODEL, ModelSpec, build_architecture, get_spec
+
+log = logging.getLogger("tinct")
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 class ModelWeightsError(RuntimeError):
     """A model's weights file is missing, corrupt or does not match its architecture."""
+
+
+def cpu_threads() -> int:
+    """Threads for CPU inference (torch and onnxruntime alike): the one place tinct decides it.
+
+    ``TINCT_THREADS`` when set; otherwise the cores this process may run on (its CPU affinity and
+    any cgroup CPU quota, as containers set them), capped by torch's own setting, which honours
+    ``OMP_NUM_THREADS`` and any ``torch.set_num_threads`` made by the caller.
+    """
+    env = os.environ.get("TINCT_THREADS")
+    if env:
+        return max(1, int(env))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, min(cores, torch.get_num_threads()))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -152,14 +180,29 @@ class Session:
     """A loaded model, ready to colorize many images (like rembg's session).
 
     Thread-safe: inference is serialised by a lock, so one session can serve a web server.
+    ``predictor``, when given, replaces the torch model's ``predict_ab`` (e.g. a
+    :class:`tinct.onnx.OnnxPredictor`); ``model`` still provides ``multiple`` and the architecture.
     """
 
-    def __init__(self, spec: ModelSpec, model: torch.nn.Module, device: torch.device, working_size: int | None = None):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model: torch.nn.Module,
+        device: torch.device,
+        working_size: int | None = None,
+        predictor: AbPredictor | None = None,
+    ):
         self.spec = spec
         self.model = model
         self.device = device
         self.working_size = working_size or spec.working_size
+        self.predictor = predictor
         self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """The inference backend: "torch", or the predictor's ``backend`` ("onnx")."""
+        return "torch" if self.predictor is None else getattr(self.predictor, "backend", "custom")
 
     @property
     def name(self) -> str:
@@ -169,11 +212,14 @@ class Session:
         """A view of this session at another working size, sharing the network and its lock."""
         if not working_size or working_size == self.working_size:
             return self
-        view = Session(self.spec, self.model, self.device, working_size)
+        view = Session(self.spec, self.model, self.device, working_size, self.predictor)
         view._lock = self._lock  # one network, one lock: inference stays serialised
         return view
 
     def _predict(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """Normalised L (B, 1, H, W) -> ab in Lab units, float32 (the pipeline's AbPredictor)."""
+        if self.predictor is not None:
+            return self.predictor(l_norm)
         if self.device.type == "cuda":
             l_norm = l_norm.half()
         return self.model.predict_ab(l_norm).float()
@@ -219,29 +265,34 @@ class Session:
         quality: int = 95,
         max_pixels: int | None = None,
         guidance: Guidance | None = None,
+        image: LoadedImage | None = None,
+        defer: Callable[[Callable[[], Any]], Any] | None = None,
     ) -> Path:
         """Colorize the image file ``src`` and write it atomically to ``dst``.
 
         ``dst`` defaults to ``{stem}_color.{ext}`` beside ``src``; ``fmt`` defaults to the input's
         format where sensible. Refuses to overwrite the input. Returns the output path.
+
+        ``image``: ``src`` already decoded (``read_image(src, max_pixels)``, e.g. by a worker
+        thread); ``defer``: called with the function that encodes and writes the output instead of
+        calling it here (e.g. :meth:`tinct.batch.Job.defer`, to write in a worker thread).
         """
         src = Path(src)
-        img = read_image(src, max_pixels=max_pixels)
+        img = image if image is not None else read_image(src, max_pixels=max_pixels)
         out_fmt = output_format(img.format, fmt)
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the input {src}")
         rgb, alpha = self.colorize_loaded(img, guidance)
-        data = encode_image(
-            rgb,
-            out_fmt,
-            alpha=alpha,
-            quality=quality,
-            exif=img.exif,
-            note=self.provenance(guidance),
-            dpi=img.info.get("dpi"),
-        )
-        atomic_write_bytes(dst, data)
+        note = self.provenance(guidance)
+
+        def finish() -> None:
+            data = encode_image(
+                rgb, out_fmt, alpha=alpha, quality=quality, exif=img.exif, note=note, dpi=img.info.get("dpi")
+            )
+            atomic_write_bytes(dst, data)
+
+        (defer or _call)(finish)
         return dst
 
     def colorize(
@@ -295,6 +346,10 @@ class Session:
         return rgb
 
 
+def _call(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
 def _pil_to_loaded(im: Image.Image) -> LoadedImage:
     """Normalise an in-memory PIL image exactly as a file would be (orientation, ICC, modes)."""
     import io as _io
@@ -317,15 +372,25 @@ def load_model(
     name: str = DEFAULT_MODEL,
     device: str | torch.device = "auto",
     working_size: int | None = None,
+    backend: str = "auto",
     **model_options: Any,
 ) -> Session:
     """Load a registry model into a new :class:`Session` (weights from the package, safetensors only).
 
     ``working_size`` overrides the registry's working size; ``model_options`` set attributes of
     the network that change inference (e.g. ``temperature`` of classification models).
+
+    ``backend``: "torch"; "onnx" (onnxruntime on the CPU, see :mod:`tinct.onnx`; the model is
+    exported once to :func:`tinct.onnx.cache_dir`); "auto": onnx when the device is the CPU and
+    onnxruntime is installed (falling back to torch, with a warning, if the export fails), else
+    torch. On the CPU, torch's threads are capped at :func:`cpu_threads`.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     spec = get_spec(name)
     dev = resolve_device(device)
+    if backend == "onnx" and dev.type != "cpu":
+        raise ValueError("the onnx backend runs on the CPU; use --device cpu (or the torch backend on the GPU)")
     model = build_architecture(spec.arch, **spec.kwargs)
     load_weights(model, spec.weights_path)
     for key, value in model_options.items():
@@ -337,7 +402,26 @@ def load_model(
     model.eval().to(dev)
     if dev.type == "cuda":
         model.half().to(memory_format=torch.channels_last)
-    return Session(spec, model, dev, working_size)
+    else:
+        threads = cpu_threads()
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return Session(spec, model, dev, working_size, _onnx_predictor(name, dev, backend, model_options))
+
+
+def _onnx_predictor(name: str, dev: torch.device, backend: str, model_options: dict[str, Any]) -> AbPredictor | None:
+    """The ONNX predictor ``load_model`` should use, or None for torch (see its ``backend``)."""
+    from tinct import onnx
+
+    if backend == "torch" or dev.type != "cpu" or (backend == "auto" and not onnx.onnxruntime_available()):
+        return None
+    try:
+        return onnx.OnnxPredictor(onnx.cached_export(name, **model_options))
+    except Exception as e:  # noqa: BLE001 - "auto" must never stop colorizing: torch still works
+        if backend == "onnx":
+            raise
+        log.warning("onnx backend unavailable (%s: %s); using torch", type(e).__name__, e)
+        return None
 
 
 def cached_session(name: str = DEFAULT_MODEL, device: str = "auto", working_size: int | None = None) -> Session:

@@ -5,26 +5,58 @@ Inputs are files, folders (optionally recursive) and glob patterns. Each output 
 and an output folder, the sub-folder layout is mirrored). Existing outputs are skipped unless
 ``overwrite``, writes are atomic, and one bad file never stops the batch: an interrupted run,
 started again, finishes the rest.
+
+Overlap (``workers`` > 0): worker threads decode the next images (``prefetch``) and encode and
+write finished ones (:meth:`Job.defer`) while the calling thread runs the model, one image at a
+time, in input order. Pillow's decoders and encoders release the GIL, so the CPU keeps decoding
+and encoding while the model runs (which a Session's lock serialises anyway).
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tinct.io import IMAGE_EXTENSIONS, ImageError, extension_for, output_format, read_image
 
 SUFFIX = "_color"
+#: video files go to tinct.video (the extensions it reads; listed here so scanning needs no PyAV)
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".ogv", ".3gp"}
+)
 
 
 @dataclass
 class Job:
+    """One input and where its output goes; :func:`run_batch` hands it to ``process``."""
+
     src: Path
     dst: Path
     medical: bool = False  #: DICOM file/folder, NIfTI or FITS: ``dst`` is an output stem
+    video: bool = False  #: a video file: ``dst`` is ``{stem}_color.mp4``
+    _ahead: Future | None = field(default=None, init=False, repr=False, compare=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _deferred: Future | None = field(default=None, init=False, repr=False, compare=False)
+
+    def prefetched(self) -> Any:
+        """What run_batch's ``prefetch`` returned for this job (computed ahead in a worker thread),
+        or None without one; its exception (a bad file) is raised here, in ``process``."""
+        return None if self._ahead is None else self._ahead.result()
+
+    def defer(self, finish: Callable[[], Any]) -> None:
+        """Run ``finish`` (encoding and writing the output) in a worker thread, or now without
+        workers. The job counts as done once it returns; what it raises counts as the job's failure."""
+        if self._pool is None:
+            finish()
+        else:
+            self._deferred = self._pool.submit(finish)
 
 
 def _medical_kind(p: Path, scan: bool) -> str | None:
@@ -50,9 +82,13 @@ def _medical_stem(p: Path) -> str:
 
 @dataclass
 class BatchResult:
+    """Outputs written, inputs skipped (output exists) and inputs failed with a one-line reason.
+
+    Inputs are paths, or URI strings (tinct.cluster)."""
+
     done: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Path | str] = field(default_factory=list)
+    failed: list[tuple[Path | str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         return f"{len(self.done)} done, {len(self.skipped)} skipped (output exists), {len(self.failed)} failed"
@@ -85,7 +121,9 @@ def expand_inputs(
             for f in sorted(it):
                 if not f.is_file() or f.name.startswith(".") or f.stem.endswith(suffix):
                     continue
-                if f.suffix.lower() in IMAGE_EXTENSIONS or _medical_kind(f, scan=True):
+                if f.suffix.lower() in IMAGE_EXTENSIONS or f.suffix.lower() in VIDEO_EXTENSIONS:
+                    add(f, p)
+                elif _medical_kind(f, scan=True):
                     add(f, p)
         elif p.exists():
             add(p, p.parent)
@@ -122,33 +160,43 @@ def guess_format(src: Path, requested: str | None) -> str:
     return output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "GIF" if src.suffix.lower() == ".gif" else "PNG"))
 
 
-def run_batch(
+def default_workers() -> int:
+    """Decode/encode threads for an overlapped batch: the cores present, at least 2, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(2, min(8, cores))
+
+
+def _failure(e: BaseException) -> str:
+    """The one-line message of a failed job (image errors as they are, others with their type)."""
+    return str(e) if isinstance(e, (ImageError, ValueError)) else f"{type(e).__name__}: {e}"
+
+
+def plan_jobs(
     inputs: Iterable[str | Path],
-    process: Callable[[Job, str], None],
     out_dir: str | Path | None = None,
     recursive: bool = False,
     overwrite: bool = False,
     fmt: str | None = None,
     suffix: str = SUFFIX,
-    on_error: Callable[[Path, str, str], None] | None = None,
-    progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
-) -> BatchResult:
-    """Colorize every input with ``process(job, fmt)``; never stops at a bad file.
+) -> tuple[list[Job], BatchResult]:
+    """The jobs to run for ``inputs``, and a BatchResult holding the skipped and failed inputs.
 
-    Images get ``job.dst`` = the output file; medical inputs (``job.medical``) an output stem
-    (``{out}/{stem}_color``): they are skipped when any output with that stem exists.
-
-    ``on_error(path, one_line_message, traceback_text)`` is called for each failure.
+    Failed: inputs that match nothing and outputs that would overwrite their input; skipped:
+    existing outputs (unless ``overwrite``). Outputs are named by :func:`plan_output`.
     """
     result = BatchResult()
     files, missing = expand_inputs(inputs, recursive, suffix)
-    for p, why in missing:
-        result.failed.append((p, why))
-        if on_error:
-            on_error(p, why, "")
+    result.failed.extend(missing)
     out = Path(out_dir) if out_dir is not None else None
     jobs: list[Job] = []
     for src, base in files:
+        if src.suffix.lower() in VIDEO_EXTENSIONS:
+            dst = plan_output(src, base, out, "PNG", suffix).with_suffix(".mp4")
+            if dst.exists() and not overwrite:
+                result.skipped.append(src)
+            else:
+                jobs.append(Job(src, dst, video=True))
+            continue
         if _medical_kind(src, scan=False):
             stem = plan_output(src, base, out, "PNG", suffix).parent / f"{_medical_stem(src)}{suffix}"
             if not overwrite and any(stem.parent.glob(glob.escape(stem.name) + "*")):
@@ -165,20 +213,114 @@ def run_batch(
             result.skipped.append(src)
             continue
         jobs.append(Job(src, dst))
-    for job in progress(jobs):
-        try:
-            process(job, "PNG" if job.medical else guess_format(job.src, fmt))
-            result.done.append(job.dst)
-        except (ImageError, ValueError) as e:
-            result.failed.append((job.src, str(e)))
-            if on_error:
-                on_error(job.src, str(e), traceback.format_exc())
-        except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
-            msg = f"{type(e).__name__}: {e}"
+    return jobs, result
+
+
+def run_batch(
+    inputs: Iterable[str | Path],
+    process: Callable[[Job, str], None],
+    out_dir: str | Path | None = None,
+    recursive: bool = False,
+    overwrite: bool = False,
+    fmt: str | None = None,
+    suffix: str = SUFFIX,
+    on_error: Callable[[Path, str, str], None] | None = None,
+    progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
+    prefetch: Callable[[Job], Any] | None = None,
+    workers: int = 0,
+) -> BatchResult:
+    """Colorize every input with ``process(job, fmt)``; never stops at a bad file.
+
+    Images get ``job.dst`` = the output file; medical inputs (``job.medical``) an output stem
+    (``{out}/{stem}_color``): they are skipped when any output with that stem exists.
+
+    ``on_error(path, one_line_message, traceback_text)`` is called for each failure.
+
+    ``prefetch`` and ``workers``: see :func:`run_jobs`, which runs the planned jobs.
+    """
+    jobs, result = plan_jobs(inputs, out_dir, recursive, overwrite, fmt, suffix)
+    for p, why in result.failed:
+        if on_error:
+            on_error(p, why, "")
+    return run_jobs(jobs, process, result, fmt, on_error, progress, prefetch, workers)
+
+
+def run_jobs(
+    jobs: list[Job],
+    process: Callable[[Job, str], None],
+    result: BatchResult | None = None,
+    fmt: str | None = None,
+    on_error: Callable[[Path, str, str], None] | None = None,
+    progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
+    prefetch: Callable[[Job], Any] | None = None,
+    workers: int = 0,
+) -> BatchResult:
+    """Run ``process(job, output format)`` on planned ``jobs``, recording into ``result`` (returned).
+
+    With ``workers`` > 0, ``workers`` threads run ``prefetch(job)`` (decoding) up to ``workers``
+    jobs ahead, for ``process`` to pick up with :meth:`Job.prefetched`, and the ``finish``
+    functions ``process`` hands to :meth:`Job.defer` (encoding, writing), at most ``workers``
+    of them pending. ``process`` itself always runs in the calling thread, one job at a time, in
+    input order, and results (``done``, ``failed``, ``on_error`` calls) are recorded in input
+    order too. If ``process`` raises something that is not an Exception (KeyboardInterrupt), the
+    deferred writes of the jobs before it are completed, the rest is not started, and it propagates.
+    """
+    result = BatchResult() if result is None else result
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="tinct-io") if workers > 0 else None
+    # outcomes in input order: (job, future of its deferred finish or None, exception or None)
+    pending: deque[tuple[Job, Future | None, BaseException | None]] = deque()
+
+    def record(block: bool) -> None:
+        """Record finished outcomes from the left; with ``block``, wait for the leftmost first."""
+        while pending and (block or pending[0][1] is None or pending[0][1].done()):
+            job, fut, exc = pending.popleft()
+            block = False
+            if fut is not None:
+                exc = fut.exception()
+            if exc is None:
+                result.done.append(job.dst)
+                continue
+            msg = _failure(exc)
             result.failed.append((job.src, msg))
             if on_error:
-                on_error(job.src, msg, traceback.format_exc())
+                on_error(job.src, msg, "".join(traceback.format_exception(exc)))
+
+    def start_prefetch(i: int) -> None:
+        if pool is not None and prefetch is not None and i < len(jobs) and jobs[i]._ahead is None:
+            jobs[i]._ahead = pool.submit(prefetch, jobs[i])
+
+    for i in range(workers):
+        start_prefetch(i)
+    try:
+        for i, job in enumerate(progress(jobs)):
+            start_prefetch(i + workers)
+            job._pool = pool
+            try:
+                process(job, "PNG" if (job.medical or job.video) else guess_format(job.src, fmt))
+                pending.append((job, job._deferred, None))
+            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
+                pending.append((job, None, e))
+            job._ahead = None  # free the decoded image
+            record(block=sum(f is not None for _, f, _ in pending) > workers)
+        while pending:
+            record(block=True)
+    finally:
+        if pool is not None:  # interrupted: no new decodes, but the writes handed over finish
+            for job in jobs:
+                if job._ahead is not None:
+                    job._ahead.cancel()
+            pool.shutdown(wait=True)
     return result
 
 
-__all__ = ["BatchResult", "Job", "SUFFIX", "expand_inputs", "plan_output", "run_batch", "read_image"]
+__all__ = [
+    "BatchResult",
+    "Job",
+    "SUFFIX",
+    "expand_inputs",
+    "plan_jobs",
+    "plan_output",
+    "run_batch",
+    "run_jobs",
+    "read_image",
+]

@@ -39,12 +39,19 @@ def main(
     """tinct: colorize grayscale images."""
 
 
-def _load_session(model: str, device: str, size: int | None, temperature: float | None = None, debug: bool = False):
+def _load_session(
+    model: str,
+    device: str,
+    size: int | None,
+    temperature: float | None = None,
+    debug: bool = False,
+    backend: str = "auto",
+):
     from tinct.api import ModelWeightsError, load_model
     from tinct.registry import UnknownModelError
 
     try:
-        return load_model(model, device=device, working_size=size, temperature=temperature)
+        return load_model(model, device=device, working_size=size, backend=backend, temperature=temperature)
     except (UnknownModelError, ModelWeightsError, RuntimeError, ValueError) as e:
         if debug:
             raise
@@ -86,18 +93,25 @@ def colorize(
     ] = "realistic",
     anonymize: Annotated[bool, typer.Option(help="Medical: de-identify DICOM outputs (basic profile).")] = False,
     stretch: Annotated[str, typer.Option(help="FITS stretch: linear, asinh or log.")] = "linear",
+    start: Annotated[Optional[float], typer.Option(help="Video: start at this second.")] = None,
+    end: Annotated[Optional[float], typer.Option(help="Video: stop at this second.")] = None,
+    crf: Annotated[int, typer.Option(min=0, max=51, help="Video: H.264 quality (lower is better).")] = 18,
+    stabilize: Annotated[bool, typer.Option(help="Video: smooth colour along motion (no flicker).")] = True,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="Inference backend: onnx (onnxruntime, CPU), torch, or auto (onnx when installed).")
+    ] = "auto",
 ) -> None:
-    """Colorize images (and DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
-    from tinct.batch import run_batch
+    """Colorize images (and videos, DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
+    from tinct.batch import default_workers, run_batch
 
     if not suffix and output is None:
         _err("error: an empty --suffix needs an --output folder (inputs are never overwritten)")
         raise typer.Exit(2)
-    session = _load_session(model, device, size, temperature, debug)
+    session = _load_session(model, device, size, temperature, debug, backend)
     from tinct.api import Guidance
-    from tinct.io import ImageError
+    from tinct.io import ImageError, read_image
 
     try:
         if mode not in ("realistic", "pseudo"):
@@ -109,7 +123,23 @@ def colorize(
         raise typer.Exit(2) from None
 
     def process(job, f: str) -> None:
-        if job.medical:
+        if job.video:
+            try:
+                from tinct.video import colorize_video
+            except ImportError as e:
+                raise ValueError(f"video needs the 'video' extra: pip install 'tinct[video]' ({e})") from None
+            colorize_video(
+                session,
+                job.src,
+                job.dst,
+                start=start,
+                end=end,
+                crf=crf,
+                stabilize=stabilize,
+                progress=not quiet,
+                reference=reference,
+            )
+        elif job.medical:
             from tinct.medical import colorize_medical_file
 
             colorize_medical_file(
@@ -125,7 +155,19 @@ def colorize(
                 max_pixels=max_pixels,
             )
         else:
-            session.colorize_file(job.src, job.dst, fmt=f, quality=quality, max_pixels=max_pixels, guidance=guidance)
+            session.colorize_file(
+                job.src,
+                job.dst,
+                fmt=f,
+                quality=quality,
+                max_pixels=max_pixels,
+                guidance=guidance,
+                image=job.prefetched(),
+                defer=job.defer,
+            )
+
+    def prefetch(job):  # decoded ahead in a worker thread (images only)
+        return None if job.medical or getattr(job, "video", False) else read_image(job.src, max_pixels=max_pixels)
 
     def on_error(path: Path, msg: str, tb: str) -> None:
         from tqdm import tqdm
@@ -139,12 +181,108 @@ def colorize(
 
         return tqdm(jobs, unit="img", dynamic_ncols=True, file=sys.stderr)
 
-    result = run_batch(inputs, process, output, recursive, overwrite, fmt, suffix, on_error, progress)
+    result = run_batch(
+        inputs, process, output, recursive, overwrite, fmt, suffix, on_error, progress, prefetch, default_workers()
+    )
     if len(result.done) == 1 and not result.failed and not result.skipped:
         typer.echo(str(result.done[0]))
     _err(result.summary())
     if result.failed:
         raise typer.Exit(1)
+
+
+@app.command("colorize-dataset")
+def colorize_dataset(
+    inputs: Annotated[
+        Optional[list[str]], typer.Argument(help="Folders, files, globs or object-store URIs (s3://, gs://, ...).")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder every Ray node can write.")] = Path(
+        "colored"
+    ),
+    from_list: Annotated[
+        Optional[Path], typer.Option("--from-list", help="A text file of inputs, one path or URI a line.")
+    ] = None,
+    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = "lite",
+    device: Annotated[str, typer.Option(help="cpu, or cuda (one GPU per actor).")] = "cpu",
+    backend: Annotated[str, typer.Option(help="onnx, torch or auto (as for colorize).")] = "auto",
+    actors: Annotated[int, typer.Option(min=1, help="Model actors (each loads the model once).")] = 2,
+    cpus_per_actor: Annotated[float, typer.Option(help="CPUs (threads) per actor.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per actor call.")] = 16,
+    size: Annotated[Optional[int], typer.Option(help="Working size (short side the model sees).")] = None,
+    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Descend into sub-folders.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (default: skip them).")] = False,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Output format: jpg, png, tif, webp, bmp.")] = None,
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 95,
+    suffix: Annotated[str, typer.Option(help="Appended to each output's file name.")] = "_color",
+    max_pixels: Annotated[Optional[int], typer.Option(help="Refuse images with more pixels (bomb guard).")] = None,
+) -> None:
+    """Colorize a dataset on Ray (this machine, or the cluster in RAY_ADDRESS); same naming,
+    skipping and failure lines as `colorize`. Needs `pip install 'tinct[cluster]'`. Exit code 1 if any failed."""
+    items = list(inputs or [])
+    if from_list is not None:
+        items += [ln.strip() for ln in from_list.read_text().splitlines() if ln.strip()]
+    if not items:
+        _err("error: give inputs, or --from-list FILE")
+        raise typer.Exit(2)
+    if not suffix:
+        _err("error: an empty --suffix is not allowed here (inputs are never overwritten)")
+        raise typer.Exit(2)
+    from tinct.registry import UnknownModelError
+
+    try:
+        from tinct.cluster import colorize_dataset as run_dataset
+
+        result = run_dataset(
+            items,
+            output,
+            model,
+            num_actors=actors,
+            batch_size=batch_size,
+            device=device,
+            backend=backend,
+            working_size=size,
+            fmt=fmt,
+            quality=quality,
+            suffix=suffix,
+            overwrite=overwrite,
+            recursive=recursive,
+            max_pixels=max_pixels,
+            cpus_per_actor=cpus_per_actor,
+        )
+    except (ImportError, UnknownModelError, ValueError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2) from None
+    for path, msg in result.failed:
+        _err(f"failed: {path}: {msg}")
+    _err(result.summary())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (e.g. lite.onnx).")],
+    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = "lite",
+    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+    temperature: Annotated[
+        Optional[float], typer.Option(help="Annealed-mean temperature to bake in (classification models).")
+    ] = None,
+) -> None:
+    """Export a model's inference graph (L -> ab, decoding included) for other runtimes."""
+    if fmt.lower() != "onnx":
+        _err(f"error: unknown export format {fmt!r}; supported: onnx")
+        raise typer.Exit(2)
+    from tinct.api import ModelWeightsError
+    from tinct.onnx import OnnxUnavailableError, export_onnx
+    from tinct.registry import UnknownModelError
+
+    try:
+        path = export_onnx(model, output, opset=opset, temperature=temperature)
+    except (UnknownModelError, ModelWeightsError, OnnxUnavailableError, ValueError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2) from None
+    typer.echo(str(path))
 
 
 @app.command()
@@ -352,7 +490,10 @@ def train(
     except (TrainingError, FileNotFoundError) as e:
         _err(f"error: {e}")
         raise typer.Exit(1) from None
-    _err(f"trained {summary['steps']} steps; weights: {Path(cfg.out) / 'model.safetensors'}")
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        _err(f"trained {summary['steps']} steps; weights: {Path(cfg.out) / 'model.safetensors'}")
 
 
 def run() -> None:

@@ -63,9 +63,14 @@ class ABQuantizer:
         return w / (prior * w).sum()
 
     def annealed_mean(self, logits: torch.Tensor, temperature: float = 0.38) -> torch.Tensor:
-        """Logits (B, Q, H, W) -> ab (B, 2, H, W) in Lab units: mean of softmax(logits / T)."""
-        p = F.softmax(logits.float() / max(temperature, 1e-3), dim=1)
-        return torch.einsum("bqhw,qc->bchw", p, self.centers.to(p))
+        """Logits (B, Q, H, W) -> ab (B, 2, H, W) in Lab units: mean of softmax(logits / T).
+
+        Computed channels-last (softmax over the last axis, then a matrix product with the bin
+        centres): as fast as a channel-axis softmax in torch, and it exports to an ONNX graph that
+        onnxruntime runs several times faster than a softmax over axis 1 (see tinct.onnx).
+        """
+        p = F.softmax(logits.float().permute(0, 2, 3, 1) / max(temperature, 1e-3), dim=-1)
+        return (p @ self.centers.to(p)).permute(0, 3, 1, 2)
 
     def entropy(self, logits: torch.Tensor) -> torch.Tensor:
         """Entropy (nats) of the predicted colour distribution, (B, H, W): an uncertainty map."""

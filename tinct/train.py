@@ -4,12 +4,23 @@ Read it top to bottom: config -> data -> model, optimizer, schedule -> (resume) 
 (batch -> Lab -> loss -> step) with periodic validation, logging and atomic checkpoints ->
 fp16 safetensors export. Runs are reproducible: the model init, the data order and every
 augmentation are drawn from the seed and the step, so ``--resume`` continues exactly.
+
+Distributed: the same loop runs unchanged under ``torchrun`` (one process per GPU, or several
+CPU processes), which :func:`init_distributed` detects from the environment (``WORLD_SIZE``,
+``RANK``, ``LOCAL_RANK``): the process group uses nccl on GPUs and gloo on the CPU, the networks
+are wrapped in DistributedDataParallel (gradients averaged over ranks), and each rank takes its
+slice of every global batch of ``cfg.batch`` images (:class:`StepSampler`), so the global batch,
+the data order and every crop are those of a one-process run (only BatchNorm statistics, computed
+per rank, differ). Rank 0 alone prints, validates, writes the log, checkpoints and exports.
+
+    torchrun --nproc_per_node 8 -m tinct.cli train --config configs/lite.toml
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -20,7 +31,9 @@ from typing import Any
 import numpy as np
 import tomllib
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
 from tinct.checkpoint import atomic_save_tensors, load_training_state, save_training_state
@@ -83,19 +96,50 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """Join the process group torchrun describes in the environment; returns (rank, world size, device).
+
+    Without ``WORLD_SIZE`` > 1 (a plain run) this is (0, 1, device) and nothing is initialised.
+    Under torchrun, GPU ranks use nccl and the GPU ``LOCAL_RANK``; CPU ranks use gloo.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def distribute(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` in DistributedDataParallel when a process group is running, else ``module`` itself."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return module
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 class StepSampler(Sampler):
     """Yields (index, seed) for batches from ``start_step`` on: a seeded permutation per epoch.
 
     The sample seed makes each crop and flip a function of (run seed, epoch, position), so the
     data a step sees does not depend on workers or on where a run was resumed.
+
+    With ``world`` > 1 ranks, every global batch of ``batch`` samples is cut into ``world``
+    consecutive slices of ``batch // world`` and rank ``rank`` yields its slice: the ranks
+    together see exactly the samples (and seeds) of a one-process run, step by step.
     """
 
-    def __init__(self, n: int, batch: int, seed: int, start_step: int, total_steps: int):
+    def __init__(self, n: int, batch: int, seed: int, start_step: int, total_steps: int, rank: int = 0, world: int = 1):
+        if batch % world:
+            raise TrainingError(f"batch {batch} is not divisible by the {world} distributed processes")
         self.n, self.batch, self.seed = n, batch, seed
         self.start, self.total = start_step, total_steps
+        self.rank, self.local = rank, batch // world
 
     def __len__(self) -> int:
-        return (self.total - self.start) * self.batch
+        return (self.total - self.start) * self.local
 
     def __iter__(self):
         pos = self.start * self.batch
@@ -106,7 +150,8 @@ class StepSampler(Sampler):
             for j in range(off, self.n):
                 if pos >= end:
                     return
-                yield int(perm[j]), (self.seed * 1_000_003 + pos) % 2**32
+                if (pos % self.batch) // self.local == self.rank:
+                    yield int(perm[j]), (self.seed * 1_000_003 + pos) % 2**32
                 pos += 1
 
 
@@ -247,7 +292,7 @@ class SupervisedStep:
     """One optimiser step of a regression or classification model (AdamW, warm-up + cosine)."""
 
     def __init__(self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device):
-        self.model, self.objective = model, objective
+        self.model, self.objective = distribute(model, device), objective
         self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
         self.optimizers = {"opt": self.opt}
@@ -276,10 +321,11 @@ class AdversarialStep:
     def __init__(self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, n_images: int):
         from dataclasses import replace
 
-        self.model, self.objective = model, objective
+        self.model, self.objective = distribute(model, device), objective
         hp = model.gan if cfg.gan_mode is None else replace(model.gan, gan_mode=cfg.gan_mode)
         self.hp = hp
-        self.disc = model.build_discriminator().to(device)
+        disc = model.build_discriminator().to(device)
+        self.disc = distribute(disc, device)
         default_pre = int(hp.pretrain_epochs * n_images / cfg.batch)
         self.pretrain = min(total, cfg.pretrain_steps if cfg.pretrain_steps is not None else default_pre)
         self.opt_g = torch.optim.Adam(model.parameters(), lr=hp.lr_g, betas=hp.betas)
@@ -289,7 +335,7 @@ class AdversarialStep:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg, total, self.pretrain))
         self.optimizers = {"opt": self.opt_g, "opt_d": self.opt_d}
         self.schedulers = {"sched": self.sched_g, "sched_d": self.sched_d}
-        self.modules = {"disc": self.disc}
+        self.modules = {"disc": disc}  # checkpointed unwrapped
 
     def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
         from tinct.losses import discriminator_loss, generator_adversarial_loss
@@ -332,18 +378,23 @@ def export_weights(model, path: str | Path, metadata: dict[str, Any]) -> None:
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train ``cfg.model``; returns a summary. Checkpoints and logs go to ``cfg.out``."""
+    """Train ``cfg.model``; returns a summary. Checkpoints and logs go to ``cfg.out``.
+
+    Under torchrun every rank calls this and gets the summary; rank 0 writes the files.
+    """
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.safetensors"
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    own_group = not dist.is_initialized()  # torchrun: this call joins the group, and leaves it at the end
+    rank, world, device = init_distributed(pick_device(cfg.device))
+    main = rank == 0  # the one process that prints, validates, logs, checkpoints and exports
 
     # --- data
     dataset = CropDataset(cfg.data, crop=cfg.size, train=True)
     total = int(math.ceil(cfg.epochs * len(dataset) / cfg.batch)) if cfg.epochs else cfg.steps
-    val_ds = CropDataset(cfg.val, crop=128, train=False) if cfg.val else None
+    val_ds = CropDataset(cfg.val, crop=128, train=False) if cfg.val and main else None
 
     # --- model, optimizer, schedule (the GAN variant for adversarial models)
     torch.manual_seed(cfg.seed)
@@ -365,7 +416,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         step, _, _ = load_training_state(
             ckpt_path, model=model, optimizers=trainer.optimizers, schedulers=trainer.schedulers, models=trainer.modules
         )
-        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
+        if main:
+            print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
     extras = {"prior": objective.prior} if model.kind == "classification" else {}
 
     def checkpoint(at_step: int) -> None:
@@ -382,20 +434,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
     loader = DataLoader(
         SeededCrops(dataset),
-        batch_size=cfg.batch,
-        sampler=StepSampler(len(dataset), cfg.batch, cfg.seed, step, total),
+        batch_size=cfg.batch // world,
+        sampler=StepSampler(len(dataset), cfg.batch, cfg.seed, step, total, rank, world),
         num_workers=cfg.workers,
         collate_fn=collate_skip_none,
         persistent_workers=False,
     )
 
     # --- loop
-    log = (out / "log.jsonl").open("a")
+    log = (out / "log.jsonl").open("a") if main else None
     model.train()
     t_last_ckpt = time.time()
     t0, seen = time.time(), 0
     bar = None
-    if progress:
+    if progress and main:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
@@ -408,18 +460,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         try:
             losses = trainer(step, l_norm, ab)
         except TrainingError as e:
-            log.close()
+            if log is not None:
+                log.close()
             kept = ckpt_path if ckpt_path.exists() else "(none yet)"
             raise TrainingError(f"{e} The last good checkpoint is kept at {kept}") from None
         loss = losses["loss"]
         step += 1
-        seen += batch.shape[0]
+        seen += batch.shape[0] * world
         ips = seen / max(1e-9, time.time() - t0)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
-        validate_now = val_ds is not None and (step % cfg.val_every == 0 or step == total)
+        validate_now = bool(cfg.val) and (step % cfg.val_every == 0 or step == total)  # the same on every rank
         if step % cfg.log_every == 0 or step == total or validate_now:
+            if world > 1:  # the global batch's losses: the mean over ranks (every rank logs the same steps)
+                values = torch.stack([v.detach().float() for v in losses.values()])
+                dist.all_reduce(values)
+                losses = dict(zip(losses, values / world, strict=True))
             last = {
                 "step": step,
                 **{k: v.item() for k, v in losses.items()},
@@ -428,22 +485,28 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 "skipped_images": len(dataset.failed),
                 "time": time.time(),
             }
-            if validate_now:
+            if validate_now and main:
                 last.update(validate(model, val_ds, cfg, device))
-            log.write(json.dumps(last) + "\n")
-            log.flush()
-        if time.time() - t_last_ckpt > cfg.checkpoint_every_s:
+            if log is not None:
+                log.write(json.dumps(last) + "\n")
+                log.flush()
+        if main and time.time() - t_last_ckpt > cfg.checkpoint_every_s:
             checkpoint(step)
             t_last_ckpt = time.time()
     if bar is not None:
         bar.close()
-    log.close()
-    checkpoint(step)
-    export_weights(
-        model,
-        out / "model.safetensors",
-        {"arch": cfg.model, "kwargs": cfg.model_kwargs, "steps": step, "config": asdict(cfg)},
-    )
     summary = {**last, "steps": step, "skipped_images": sorted(dataset.failed)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if main:
+        log.close()
+        checkpoint(step)
+        export_weights(
+            model,
+            out / "model.safetensors",
+            {"arch": cfg.model, "kwargs": cfg.model_kwargs, "steps": step, "config": asdict(cfg)},
+        )
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if world > 1:
+        dist.barrier()  # the other ranks return once rank 0's files are written
+        if own_group:
+            dist.destroy_process_group()
     return summary

@@ -1,0 +1,47 @@
+"""Golden outputs of the shipped models on fixed inputs (regenerate: python tests/test_golden.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+GOLDEN = Path(__file__).parent / "golden"
+INPUT = GOLDEN / "input_1909Chicago_crop.png"  # a 160 x 200 gray crop of a demo photo
+MODELS = ["lite"]
+
+
+def _golden(name: str) -> Path:
+    return GOLDEN / f"{name}_1909Chicago_crop.png"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_model_matches_golden_output(name):
+    import tinct
+
+    gray = np.asarray(Image.open(INPUT))
+    out = tinct.load_model(name, device="cpu").colorize(gray)
+    ref = np.asarray(Image.open(_golden(name)))
+    diff = np.abs(out.astype(int) - ref)
+    # CPU kernels differ slightly between machines: allow a couple of codes at a few pixels
+    assert diff.max() <= 3 and diff.mean() < 0.05, (diff.max(), diff.mean())
+    assert np.abs(ref.astype(int)[..., 0] - ref[..., 2]).mean() > 2  # the golden image is coloured
+
+
+def regenerate() -> None:
+    import tinct
+
+    if not INPUT.exists():
+        demo = Path(__file__).resolve().parents[1] / "tinct" / "demo" / "1909Chicago.jpg"
+        Image.open(demo).convert("L").crop((200, 150, 400, 310)).save(INPUT)
+    gray = np.asarray(Image.open(INPUT))
+    for name in MODELS:
+        Image.fromarray(tinct.load_model(name, device="cpu").colorize(gray)).save(_golden(name))
+        print(f"wrote {_golden(name)}")
+
+
+if __name__ == "__main__":
+    sys.exit(regenerate())
