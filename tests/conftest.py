@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,10 @@ import torch
 
 # CI has 2 free cores; a developer with a training run in the background sets TINCT_TEST_THREADS=1.
 torch.set_num_threads(int(os.environ.get("TINCT_TEST_THREADS", min(2, torch.get_num_threads()))))
+# automatic ONNX exports (load_model's backend "auto") go to a fresh folder, not the user's cache
+if "TINCT_CACHE" not in os.environ:
+    os.environ["TINCT_CACHE"] = tempfile.mkdtemp(prefix="tinct-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TINCT_CACHE"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -167,7 +167,7 @@ def colorize(
             )
 
     def prefetch(job):  # decoded ahead in a worker thread (images only)
-        return None if job.medical or getattr(job, "video", False) else read_image(job.src, max_pixels=max_pixels)
+        return None if job.medical or job.video else read_image(job.src, max_pixels=max_pixels)
 
     def on_error(path: Path, msg: str, tb: str) -> None:
         from tqdm import tqdm

@@ -1,0 +1,159 @@
+"""ONNX export and the onnxruntime backend: same output as torch within tolerance, metadata,
+backend selection, and clear errors without onnxruntime.
+
+Tolerance (what the backends are held to): ab within 1e-3 Lab units at the model's output, and
+final 8-bit RGB within 2 codes (in practice 1, at a few pixels in a million) on the demo photos.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import tinct
+from tinct.api import cpu_threads, load_model
+from tinct.cli import app
+from tinct.color import luminance, normalize_l
+from tinct.pipeline import resize_l, working_shape
+from tinct.registry import get_spec
+
+from .conftest import DEMO
+
+pytest.importorskip("onnxruntime", reason="the ONNX backend is an optional extra: pip install 'tinct[onnx]'")
+pytest.importorskip("onnx", reason="ONNX export is an optional extra: pip install 'tinct[onnx]'")
+
+from tinct.onnx import (  # noqa: E402 - after the skips
+    OnnxPredictor,
+    OnnxUnavailableError,
+    cache_dir,
+    export_onnx,
+    read_metadata,
+    weights_sha1,
+)
+
+AB_TOL = 1e-3
+RGB_TOL = 2
+DEMOS = sorted(DEMO.glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_onnx("lite", tmp_path_factory.mktemp("onnx") / "lite.onnx")
+
+
+@pytest.fixture(scope="module")
+def torch_session():
+    return load_model("lite", device="cpu", backend="torch")
+
+
+def test_export_metadata(exported):
+    meta = read_metadata(exported)
+    spec = get_spec("lite")
+    assert meta["tinct_model"] == "lite" and meta["tinct_arch"] == "lite"
+    assert meta["tinct_kind"] == "classification" and meta["tinct_multiple"] == 8
+    assert meta["tinct_temperature"] == pytest.approx(0.38)
+    assert meta["tinct_weights_sha1"] == weights_sha1(spec.weights_path) and len(meta["tinct_weights_sha1"]) == 40
+    assert meta["tinct_opset"] == 17 and meta["tinct_version"] == tinct.__version__
+    import onnx
+
+    model = onnx.load(str(exported))
+    assert [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim] == ["batch", "", "height", "width"]
+    assert model.opset_import[0].version == 17
+
+
+@pytest.mark.parametrize("path", DEMOS[:3], ids=lambda p: p.stem)
+def test_ab_matches_torch(exported, torch_session, path):
+    L = torch.from_numpy(luminance(np.asarray(Image.open(path).convert("L"))))
+    h, w = working_shape(*L.shape, 256)
+    x = normalize_l(resize_l(L, (h - h % 8, w - w % 8)))
+    x = torch.cat([x, x.flip(-1)])  # batch of 2
+    with torch.inference_mode():
+        ref = torch_session.model.predict_ab(x)
+    got = OnnxPredictor(exported, threads=1)(x)
+    assert got.shape == ref.shape == (2, 2, x.shape[-2] // 2, x.shape[-1] // 2) and got.dtype == torch.float32
+    assert (got - ref).abs().max().item() < AB_TOL
+    assert ref.abs().mean() > 3  # real colour, not a gray prediction compared with itself
+
+
+def test_colorized_rgb_matches_torch(exported, torch_session):
+    onnx_session = tinct.api.Session(torch_session.spec, torch_session.model, torch_session.device, None)
+    onnx_session.predictor = OnnxPredictor(exported)
+    for path in DEMOS:
+        gray = np.asarray(Image.open(path).convert("L"))
+        a = onnx_session.colorize(gray).astype(int)
+        b = torch_session.colorize(gray).astype(int)
+        diff = np.abs(a - b)
+        assert diff.max() <= RGB_TOL and (diff > 0).mean() < 1e-3, (path.name, diff.max(), (diff > 0).mean())
+
+
+def test_temperature_is_baked_in(tmp_path, exported, torch_session):
+    hot = export_onnx("lite", tmp_path / "hot.onnx", temperature=1.0)
+    assert read_metadata(hot)["tinct_temperature"] == 1.0
+    L = torch.from_numpy(luminance(np.asarray(Image.open(DEMOS[0]).convert("L"))))
+    x = normalize_l(resize_l(L, (128, 160)))
+    cold_ab, hot_ab = OnnxPredictor(exported)(x), OnnxPredictor(hot)(x)
+    assert (hot_ab - cold_ab).abs().max() > 100 * AB_TOL  # another temperature, another decoding
+    ref = load_model("lite", device="cpu", backend="torch", temperature=1.0).model.predict_ab(x)
+    assert (hot_ab - ref).abs().max().item() < AB_TOL
+
+
+def test_backend_selection_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    assert cache_dir() == tmp_path / "cache" / "onnx"
+    auto = load_model("lite", device="cpu")
+    assert auto.backend == "onnx" and auto.predictor.threads == cpu_threads()
+    expected = cache_dir() / f"lite-{weights_sha1(get_spec('lite').weights_path)[:12]}.onnx"
+    assert auto.predictor.path == expected and expected.is_file()
+    mtime = expected.stat().st_mtime_ns
+    assert load_model("lite", device="cpu", backend="onnx").predictor.path == expected
+    assert expected.stat().st_mtime_ns == mtime  # exported once, then reused
+    warm = load_model("lite", device="cpu", backend="onnx", temperature=0.5).predictor
+    assert warm.path != expected and warm.metadata["tinct_temperature"] == 0.5
+    assert load_model("lite", device="cpu", backend="torch").backend == "torch"
+    assert auto.with_working_size(128).backend == "onnx"
+    with pytest.raises(ValueError, match="unknown backend"):
+        load_model("lite", device="cpu", backend="tensorrt")
+
+
+def test_threads_follow_the_environment(monkeypatch):
+    monkeypatch.setenv("TINCT_THREADS", "3")
+    assert cpu_threads() == 3
+    monkeypatch.delenv("TINCT_THREADS")
+    assert 1 <= cpu_threads() <= torch.get_num_threads()
+
+
+def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    with pytest.raises(OnnxUnavailableError, match=r"needs the 'onnxruntime' package: pip install 'tinct\[onnx\]'"):
+        load_model("lite", device="cpu", backend="onnx")
+    assert load_model("lite", device="cpu").backend == "torch"  # auto falls back
+    r = CliRunner().invoke(app, ["colorize", str(DEMO / "CatWash1931.jpg"), "--backend", "onnx", "-o", str(tmp_path)])
+    assert r.exit_code == 2 and "pip install 'tinct[onnx]'" in r.output
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(OnnxUnavailableError, match="ONNX export needs the 'onnx' package"):
+        export_onnx("lite", tmp_path / "x.onnx")
+
+
+def test_cli_export_and_backend_option(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    r = CliRunner().invoke(app, ["export", "--model", "lite", "--format", "onnx", "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+    assert read_metadata(tmp_path / "m.onnx")["tinct_model"] == "lite"
+    r = CliRunner().invoke(app, ["export", "--format", "tflite", "-o", str(tmp_path / "m.tflite")])
+    assert r.exit_code == 2 and "unknown export format" in r.output
+    src = DEMO / "CatWash1931.jpg"
+    outs = {}
+    for backend in ("onnx", "torch"):
+        out = tmp_path / backend
+        r = CliRunner().invoke(app, ["colorize", str(src), "--backend", backend, "--format", "png", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        outs[backend] = np.asarray(Image.open(out / "CatWash1931_color.png")).astype(int)
+    assert np.abs(outs["onnx"] - outs["torch"]).max() <= RGB_TOL
+    r = CliRunner().invoke(app, ["colorize", str(src), "--backend", "nope", "-o", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "unknown backend" in r.output
