@@ -72,8 +72,9 @@ def main() -> None:
     val = run_eval(args.val, [args.name], report_root / "val", progress=False, command=f"tinct eval {args.val}")
     results = {"val": _scores(val, args.name)}
     if args.medical and args.medical.is_dir():
-        med = run_eval(args.medical, [args.name], report_root / "medical", progress=False,
-                       command=f"tinct eval {args.medical}")
+        med = run_eval(
+            args.medical, [args.name], report_root / "medical", progress=False, command=f"tinct eval {args.medical}"
+        )
         results["medical_val"] = _scores(med, args.name)
     card_json = {
         "name": args.name,
@@ -81,8 +82,13 @@ def main() -> None:
         "kwargs": spec.kwargs,
         "parameters": params,
         "weights_bytes": spec.weights_path.stat().st_size,
-        "training": {"steps": facts["steps"], "wall_time_s": facts["wall_time_s"], "hardware": args.hardware,
-                     "config": meta.get("config", {}), "config_file": args.config},
+        "training": {
+            "steps": facts["steps"],
+            "wall_time_s": facts["wall_time_s"],
+            "hardware": args.hardware,
+            "config": meta.get("config", {}),
+            "config_file": args.config,
+        },
         "released": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         **results,
     }
@@ -92,9 +98,11 @@ def main() -> None:
 
 
 def _row(label: str, r: dict) -> str:
-    return (f"| {label} | {r['n_images']} | {r['gray_psnr']:.2f} | {r['psnr']:.2f} | {r['psnr_gain']:+.2f} | "
-            f"{r['gray_ssim']:.3f} | {r['ssim']:.3f} | {r['gray_ciede2000']:.2f} | {r['ciede2000']:.2f} | "
-            f"{r['colourfulness_ratio']:.2f} | {r['lum_err_max']:.2f} |")
+    return (
+        f"| {label} | {r['n_images']} | {r['gray_psnr']:.2f} | {r['psnr']:.2f} | {r['psnr_gain']:+.2f} | "
+        f"{r['gray_ssim']:.3f} | {r['ssim']:.3f} | {r['gray_ciede2000']:.2f} | {r['ciede2000']:.2f} | "
+        f"{r['colourfulness_ratio']:.2f} | {r['lum_err_max']:.2f} |"
+    )
 
 
 def render_card(spec, c: dict, notes: str) -> str:

@@ -20,7 +20,7 @@ from tinct.api import cpu_threads, load_model
 from tinct.cli import app
 from tinct.color import luminance, normalize_l
 from tinct.pipeline import resize_l, working_shape
-from tinct.registry import get_spec
+from tinct.registry import MODELS, get_spec
 
 from .conftest import DEMO
 
@@ -56,7 +56,7 @@ def test_export_metadata(exported):
     spec = get_spec("lite")
     assert meta["tinct_model"] == "lite" and meta["tinct_arch"] == "lite"
     assert meta["tinct_kind"] == "classification" and meta["tinct_multiple"] == 8
-    assert meta["tinct_temperature"] == pytest.approx(0.38)
+    assert meta["tinct_temperature"] == pytest.approx(MODELS["lite"].kwargs["temperature"])
     assert meta["tinct_weights_sha1"] == weights_sha1(spec.weights_path) and len(meta["tinct_weights_sha1"]) == 40
     assert meta["tinct_opset"] == 17 and meta["tinct_version"] == tinct.__version__
     import onnx
