@@ -11,7 +11,7 @@ from PIL import Image
 
 GOLDEN = Path(__file__).parent / "golden"
 INPUT = GOLDEN / "input_1909Chicago_crop.png"  # a 160 x 200 gray crop of a demo photo
-MODELS = ["lite"]
+MODELS = ["lite", "lite-plain"]
 
 
 def _golden(name: str) -> Path:
