@@ -155,9 +155,7 @@ def guess_format(src: Path, requested: str | None) -> str:
     """Output format from the request or the input's extension (no decoding needed)."""
     from tinct.io import FORMAT_BY_EXTENSION
 
-    if requested:
-        return output_format("PNG", requested)
-    return output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "GIF" if src.suffix.lower() == ".gif" else "PNG"))
+    return output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "PNG"), requested)
 
 
 def default_workers() -> int:
