@@ -1,17 +1,25 @@
 """Size and cost of every architecture: parameters, GMACs and CPU time per image at 256 px.
 
-    python benchmarks/models.py [--threads N] [--repeats 5]
+    python benchmarks/models.py [--threads N] [--repeats 5] [--megapixels 12]
 
 Prints a markdown table (for docs/MODELS.md). Multiply-accumulates are counted by hooks on the
 convolution and linear layers (the bulk of the work); times are the median of ``--repeats``
 forward passes of ``predict_ab`` on one 256 x 256 image (batch 1, float32, CPU).
+
+With ``--megapixels N`` a second table times every registry model end to end on an N-megapixel
+(4:3) gray photo through ``Session.colorize`` (the whole pipeline: Lab, the network at the
+model's working size, guided upsampling, join with the original L, back to RGB; no file I/O),
+median of 3 runs after a warm-up, beside the cost of the pipeline without a network (gray in,
+gray out through the same conversion) as the reference.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -51,13 +59,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--megapixels", type=float, default=0.0, help="also time registry models end to end at N MP")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here (scripts/models_table.py)")
+    ap.add_argument("--archs", default="", help="comma-separated architectures (default: all)")
     args = ap.parse_args()
+    figures: dict = {"threads": 0, "size": args.size, "archs": {}, "megapixels": args.megapixels, "end_to_end": {}}
     if args.threads:
         torch.set_num_threads(args.threads)
     x = torch.zeros(1, 1, args.size, args.size)
     print(f"| architecture | parameters | fp16 MB | GMACs at {args.size} px | CPU ms at {args.size} px |")
     print("|---|---|---|---|---|")
-    for name in ARCHITECTURES:
+    for name in [a for a in args.archs.split(",") if a] or ARCHITECTURES:
         model = build_architecture(name).eval()
         params = sum(p.numel() for p in model.parameters())
         macs = count_macs(model, x)
@@ -69,8 +81,52 @@ def main() -> None:
                 model.predict_ab(x)
                 times.append(time.perf_counter() - t)
         ms = statistics.median(times) * 1000
-        print(f"| {name} | {params:,} | {params * 2 / 1e6:.1f} | {macs / 1e9:.2f} | {ms:.0f} |")
+        print(f"| {name} | {params:,} | {params * 2 / 1e6:.1f} | {macs / 1e9:.2f} | {ms:.0f} |", flush=True)
+        figures["archs"][name] = {"parameters": params, "gmacs": macs / 1e9, "ms": ms}
     print(f"\n(torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    figures["threads"] = torch.get_num_threads()
+    if args.megapixels:
+        figures["end_to_end"] = end_to_end(args.megapixels)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def end_to_end(megapixels: float) -> dict[str, float]:
+    """Seconds per image of every registry model's full pipeline on a ``megapixels`` gray photo."""
+    import numpy as np
+    from PIL import Image
+
+    import tinct
+    from tinct.color import lab_to_rgb8, luminance
+    from tinct.registry import MODELS
+
+    demo = Path(tinct.__file__).parent / "demo" / "1909Chicago.jpg"
+    w = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
+    h = int(round(w * 3 / 4))
+    gray = np.asarray(Image.open(demo).convert("L").resize((w, h), Image.BICUBIC))
+
+    def median_s(fn) -> float:
+        fn()
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    def no_network() -> None:
+        L = torch.from_numpy(luminance(gray))
+        lab_to_rgb8(L, torch.zeros(2, *L.shape))
+
+    print(f"\n| model | s per {w} x {h} image ({w * h / 1e6:.1f} MP), end to end |")
+    print("|---|---|")
+    seconds = {"(no network)": median_s(no_network)}
+    print(f"| (no network: L -> Lab -> RGB only) | {seconds['(no network)']:.2f} |")
+    for name in MODELS:
+        session = tinct.load_model(name, device="cpu")
+        seconds[name] = median_s(lambda s=session: s.colorize(gray))
+        print(f"| {name} | {seconds[name]:.2f} |", flush=True)
+    return seconds
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--hardware", default=f"{platform.processor() or platform.machine()} CPU, 2 cores")
     ap.add_argument("--config", default=None, help="config file that reproduces the run")
     ap.add_argument("--notes", default="", help="extra text for the card")
+    ap.add_argument("--reproduce", default=None, help="command that reproduces the run (default: tinct train --config)")
     args = ap.parse_args()
 
     from safetensors import safe_open
@@ -88,6 +89,7 @@ def main() -> None:
             "hardware": args.hardware,
             "config": meta.get("config", {}),
             "config_file": args.config,
+            "reproduce": args.reproduce or f"tinct train --config {args.config or 'configs/' + args.name + '.toml'}",
         },
         "released": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         **results,
@@ -126,7 +128,7 @@ def render_card(spec, c: dict, notes: str) -> str:
         f"{t['steps'] * cfg.get('batch', 0) / 9890:.1f} epochs), AdamW lr {cfg.get('lr', '?')}, warm-up + cosine, "
         f"seed {cfg.get('seed', '?')}.",
         f"- Hardware: {t['hardware']}; wall time {t['wall_time_s'] / 60:.0f} min.",
-        f"- Reproduce: `tinct train --config {t['config_file'] or 'configs/' + spec.name + '.toml'}`.",
+        f"- Reproduce: `{t['reproduce']}`.",
         "- No pretrained weights of any kind were used (none can be downloaded here).",
         "",
         "## Validation (`tinct eval`, full resolution, original L kept)",

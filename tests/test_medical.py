@@ -562,7 +562,8 @@ def test_colorize_medical_needs_session_for_realistic(demo):
 
 def test_colorize_medical_file_dicom(demo, tmp_path, session):
     paths = colorize_medical_file(session, demo / "mr_MR_small.dcm", tmp_path, mode="realistic", anonymize=True)
-    assert [p.name for p in paths] == ["mr_MR_small_color.png", "mr_MR_small_color.dcm"]
+    stem = paths[0].name.removesuffix("_color.png")  # anonymised: a neutral name, see test_anonymize_gives_neutral...
+    assert stem.startswith("anon-") and [p.name for p in paths] == [f"{stem}_color.png", f"{stem}_color.dcm"]
     png = Image.open(paths[0])
     assert "realistic" in png.text["Software"] and "colour added by software" in png.text["Software"]
     sc = pydicom.dcmread(paths[1])
@@ -580,3 +581,166 @@ def test_colorize_medical_file_nifti_and_fits(demo, tmp_path):
     assert [p.name for p in out] == ["m31_color.png"] and "pseudo" in Image.open(out[0]).text["Software"]
     with pytest.raises(ImageError, match="not a DICOM, NIfTI or FITS"):
         colorize_medical_file(None, tmp_path / "photo.jpg", tmp_path, mode="pseudo")
+
+
+# --------------------------------------------------------------------------------------------
+# uncertainty maps, anonymous names, uploads (issue 8)
+
+
+def _multiframe_dicom(tmp_path: Path, name: str = "mf.dcm", **attrs) -> Path:
+    px = (np.arange(3 * 24 * 30, dtype=np.uint16) % 1000).reshape(3, 24, 30)
+    path = tmp_path / name
+    path.write_bytes(dicom_bytes(make_dicom(px, bits_stored=10, **attrs)))
+    return path
+
+
+def _nifti(tmp_path: Path, name: str = "vol.nii.gz", shape=(10, 12, 4)) -> Path:
+    vol = np.random.default_rng(3).normal(100, 30, size=shape).astype(np.float32)
+    path = tmp_path / name
+    nib.save(nib.Nifti1Image(vol, np.diag([1.5, 1.5, 3.0, 1.0])), path)
+    return path
+
+
+def test_uncertainty_maps_per_frame_and_slice(tmp_path):
+    from .test_uncertainty import FixedLogits, session_of
+
+    s = session_of(FixedLogits())
+    paths = colorize_medical_file(s, _multiframe_dicom(tmp_path), tmp_path / "o", uncertainty=True)
+    names = [p.name for p in paths]
+    assert names[:3] == ["mf_uncertainty_0001.png", "mf_uncertainty_0002.png", "mf_uncertainty_0003.png"]
+    assert "mf_color_0003.png" in names and "mf_color.dcm" in names
+    u = np.asarray(Image.open(paths[1]))
+    assert u.shape == (24, 30) and u.dtype == np.uint16 and (u == 65535).all()  # uniform logits: 1
+
+    one_hot = session_of(FixedLogits(hot=11))
+    paths = colorize_medical_file(one_hot, _nifti(tmp_path), tmp_path / "n", uncertainty=True, axis=0)
+    maps = [p for p in paths if "_uncertainty_" in p.name]
+    assert len(maps) == 10 and maps[0].name == "vol_uncertainty_0001.png"
+    u = np.asarray(Image.open(maps[4]))
+    assert u.shape == (4, 12) and (u == 0).all()  # one-hot logits: 0; rot90 of a 12 x 4 slice
+
+    single = tmp_path / "one.dcm"
+    single.write_bytes(dicom_bytes(make_dicom(np.arange(20 * 16, dtype=np.uint16).reshape(20, 16))))
+    out = colorize_medical_file(s, single, tmp_path / "s", uncertainty=True, dicom_out=False)
+    assert [p.name for p in out] == ["one_uncertainty.png", "one_color.png"]
+
+
+def test_uncertainty_needs_a_model_distribution(tmp_path):
+    import torch
+
+    from tinct.api import Session
+    from tinct.models.base import NoColourDistributionError
+    from tinct.registry import ModelSpec, build_architecture
+
+    src = _multiframe_dicom(tmp_path)
+    with pytest.raises(ValueError, match="realistic mode"):
+        colorize_medical_file(None, src, tmp_path, mode="pseudo", uncertainty=True)
+    reg = Session(ModelSpec("u", "unet", ""), build_architecture("unet").eval(), torch.device("cpu"), 32)
+    with pytest.raises(NoColourDistributionError, match="no colour distribution"):
+        colorize_medical_file(reg, src, tmp_path, uncertainty=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mf.dcm"]  # refused before writing anything
+
+
+def test_anonymize_gives_neutral_file_names(tmp_path):
+    import hashlib
+
+    src = _multiframe_dicom(tmp_path, "DOE_JOHN.dcm", PatientName="Doe^John", PatientID="MRN-424242")
+    plain = colorize_medical_file(None, src, tmp_path / "plain", mode="pseudo")
+    assert {p.name for p in plain} >= {"DOE_JOHN_color_0001.png", "DOE_JOHN_color.dcm"}
+
+    out = colorize_medical_file(None, src, tmp_path / "anon", mode="pseudo", anonymize=True)
+    assert len(out) == 4
+    for p in out:
+        assert p.name.startswith("anon-"), p.name
+        assert not any(word in p.name.lower() for word in ("doe", "john", "mrn", "424242"))
+    sc = pydicom.dcmread(next(p for p in out if p.suffix == ".dcm"))
+    stem = "anon-" + hashlib.sha256(sc.SOPInstanceUID.encode()).hexdigest()[:16]
+    assert {p.name for p in out} == {f"{stem}_color_000{i}.png" for i in (1, 2, 3)} | {f"{stem}_color.dcm"}
+    assert str(sc.PatientName) == "ANONYMOUS" and sc.PatientID == "ANONYMOUS"
+    assert sorted(p.name for p in (tmp_path / "anon").iterdir()) == sorted(p.name for p in out)  # no mapping file
+    again = colorize_medical_file(None, src, tmp_path / "anon", mode="pseudo", anonymize=True)
+    assert not {p.name for p in again} & {p.name for p in out}  # a fresh UID: names cannot be linked
+
+    # NIfTI: a random neutral stem, and the subject's name dropped from the header's free text
+    vol = np.random.default_rng(0).normal(size=(6, 7, 3)).astype(np.float32)
+    nii = nib.Nifti1Image(vol, np.eye(4))
+    nii.header["aux_file"] = b"DOE_JOHN"
+    nii.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"PatientName=DOE^JOHN"))
+    nib.save(nii, tmp_path / "DOE_JOHN.nii.gz")
+    out = colorize_medical_file(None, tmp_path / "DOE_JOHN.nii.gz", tmp_path / "nanon", mode="pseudo", anonymize=True)
+    assert all(p.name.startswith("anon-") and "doe" not in p.name.lower() for p in out)
+    rgb = nib.load(next(p for p in out if p.name.endswith(".nii.gz")))
+    assert rgb.header["aux_file"].item() == b"" and len(rgb.header.extensions) == 0
+    assert b"DOE" not in gzip.decompress(next(p for p in out if p.name.endswith(".nii.gz")).read_bytes())
+
+
+def test_cli_anonymize_names_and_map(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import tinct.api
+    from tinct.cli import app
+
+    from .test_uncertainty import FixedLogits, session_of
+
+    monkeypatch.setattr(tinct.api, "load_model", lambda *a, **k: session_of(FixedLogits()))
+    src = _multiframe_dicom(tmp_path, "DOE_JOHN.dcm", PatientName="Doe^John")
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "o"), "--anonymize", "--uncertainty"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert len(names) == 7 and all(n.startswith("anon-") for n in names), names  # 3 maps, 3 frames, the SC
+    assert "DOE" not in r.output and "anon-" in r.output.splitlines()[0]
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "m"), "--mode", "pseudo", "--anonymize",
+                                 "--anonymize-map", str(tmp_path / "map.csv")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = [ln.split(",") for ln in (tmp_path / "map.csv").read_text().splitlines()]
+    assert len(rows) == 4 and all(a == str(src) and Path(b).name.startswith("anon-") for a, b in rows)
+    r = CliRunner().invoke(app, ["colorize", str(src), "--anonymize-map", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "needs --anonymize" in r.output
+
+
+def test_upload_kind(demo, tmp_path):
+    from tinct.medical import upload_kind
+
+    dcm = (demo / "mr_MR_small.dcm").read_bytes()
+    assert upload_kind(dcm) == "dicom" and upload_kind(dcm, "IM0001") == "dicom"
+    bare = dicom_bytes(make_dicom(np.zeros((4, 4), np.uint16)))[132:]  # no preamble: only a .dcm name tells
+    assert upload_kind(bare) is None and upload_kind(bare, "x.DCM") == "dicom"
+    gz = _nifti(tmp_path).read_bytes()
+    assert upload_kind(gz) == "nifti" and upload_kind(gzip.decompress(gz), "blob") == "nifti"
+    assert upload_kind(b"\x1f\x8b" + b"\x00" * 100) is None  # corrupt gzip: not recognised, no error
+    assert upload_kind(b"\xff\xd8\xff\xe0" + b"\x00" * 600, "photo.jpg") is None
+    assert upload_kind(b"x", "C:\\scans\\brain.NII.GZ") == "nifti"
+
+
+def test_total_limits_and_bombs(tmp_path):
+    from tinct.io import ImageTooLargeError
+    from tinct.medical import read_nifti
+
+    data = _multiframe_dicom(tmp_path).read_bytes()
+    assert len(read_dicom(data, max_total=3 * 24 * 30).frames) == 3
+    with pytest.raises(ImageTooLargeError, match="2,160 pixels in all, above the limit of 2,000"):
+        read_dicom(data, max_total=2000)
+    with pytest.raises(ImageTooLargeError):
+        read_dicom(data, max_pixels=100)  # a frame above the per-image limit
+    gz = _nifti(tmp_path).read_bytes()
+    assert len(read_nifti(gz, max_total=480).frames) == 4
+    with pytest.raises(ImageTooLargeError, match="480 pixels"):
+        read_nifti(gz, max_total=479)
+    bomb = gzip.compress(b"\x00" * (8 << 20))  # 8 MiB of zeros in 8 kB
+    with pytest.raises(ImageTooLargeError, match="expands to more than"):
+        read_nifti(bomb, max_total=1000)
+    with pytest.raises(ImageError, match="truncated gzip"):
+        read_nifti(gz[: len(gz) // 2], max_total=1000)
+
+
+def test_encoders_match_writers(tmp_path):
+    from tinct.medical import encode_nifti_rgb, encode_secondary_capture
+
+    img = read_dicom(_multiframe_dicom(tmp_path))
+    rgb = colorize_medical(None, img, "pseudo")
+    uid = generate_uid()
+    sc = pydicom.dcmread(io.BytesIO(encode_secondary_capture(rgb, img.dataset, sop_instance_uid=uid)))
+    assert sc.SOPInstanceUID == uid == sc.file_meta.MediaStorageSOPInstanceUID and int(sc.NumberOfFrames) == 3
+    vol = read_nifti(_nifti(tmp_path))
+    raw = encode_nifti_rgb(colorize_medical(None, vol, "pseudo"), vol, "n", gz=False)
+    assert nib.Nifti1Image.from_bytes(raw).shape == (10, 12, 4)

@@ -182,3 +182,33 @@ def test_adversarial_resume_is_exact(smoke_dir, tmp_path, monkeypatch):
     a = load_file(str(tmp_path / "a" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_weights_copies_and_widens_input_channels(tmp_path):
+    from safetensors.torch import save_file
+
+    from tinct.models.lite import LiteUNet
+    from tinct.train import init_weights
+
+    src = LiteUNet(width=8)
+    path = tmp_path / "src.safetensors"
+    save_file({k: v.half() for k, v in src.state_dict().items()}, str(path))
+    same = LiteUNet(width=8)
+    assert init_weights(same, path) == []
+    w = src.state_dict()["enc0.0.0.weight"]
+    assert torch.allclose(same.state_dict()["enc0.0.0.weight"], w.half().float())
+
+    class Wider(LiteUNet):  # the first conv takes 3 more channels (hints)
+        def __init__(self):
+            super().__init__(width=8)
+            self.enc0[0][0] = torch.nn.Conv2d(4, 8, 3, padding=1, bias=False)
+
+    wide = Wider()
+    assert init_weights(wide, path) == ["enc0.0.0.weight"]
+    got = wide.state_dict()["enc0.0.0.weight"]
+    assert torch.equal(got[:, :1], w.half().float()) and not got[:, 1:].any()
+
+    with pytest.raises(TrainingError, match="do not fit"):
+        init_weights(LiteUNet(width=16), path)
+    with pytest.raises(TrainingError, match="cannot read"):
+        init_weights(LiteUNet(width=8), tmp_path / "missing.safetensors")

@@ -391,3 +391,41 @@ def test_cli_colorizes_a_video_in_a_folder_and_skips_it_next_time(film, tmp_path
     assert facts(out)["frames"] > 0
     r = CliRunner().invoke(app, ["colorize", str(d), "-o", str(tmp_path / "out"), "-q"])
     assert "0 done, 1 skipped" in r.output
+
+
+def test_eval_scores_videos_with_flicker_and_psnr_beside_gray(film, tmp_path):
+    import csv
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from tinct.cli import app
+
+    # one video file given directly
+    r = CliRunner().invoke(app, ["eval", str(film), "--models", "lite", "--frames", "30", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "a" / "video_summary.json").read_text())
+    m = s["models"]["lite"]
+    assert s["n_videos"] == 1 and m["frames"] == 30
+    assert m["flicker_truth"] >= 0 and m["flicker_raw"] > 0 and m["flicker_stable"] <= m["flicker_raw"]
+    assert 15 < m["psnr_gray"] < 40 and m["psnr_gain_raw"] == pytest.approx(m["psnr_raw"] - m["psnr_gray"])
+    assert not (tmp_path / "a" / "summary.json").exists()  # no images, no image report
+
+    # a folder with a video, a broken video (skipped, reported) and an image: both reports
+    d = tmp_path / "data"
+    d.mkdir()
+    shutil.copy(film, d / "clip.mp4")
+    (d / "broken.mp4").write_bytes(b"not a video at all")
+    Image.fromarray(scene_frame(3)).save(d / "frame.png")
+    args = ["eval", str(d), "--models", "lite", "--frames", "8", "--out", str(tmp_path / "b"), "-q"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader((tmp_path / "b" / "video_metrics.csv").open()))
+    assert [(row["video"], row["model"], row["frames"]) for row in rows] == [("clip.mp4", "lite", "8")]
+    assert json.loads((tmp_path / "b" / "video_summary.json").read_text())["skipped"] == ["broken.mp4"]
+    assert "broken.mp4" in r.output
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["n_images"] == 1
+
+    r = CliRunner().invoke(app, ["eval", str(d / "broken.mp4"), "--out", str(tmp_path / "c")])
+    assert r.exit_code == 2 and "no video could be evaluated" in r.output

@@ -104,8 +104,8 @@ METHODS = ("reinhard", "welsh")
 
 
 def _as_rgb8(image, what: str, max_pixels: int | None = None) -> np.ndarray:
-    """A guidance image (path, PIL or numpy) as uint8 RGB (or RGBA for scribbles)."""
-    if isinstance(image, (str, Path)):
+    """A guidance image (path, encoded bytes, PIL or numpy) as uint8 RGB (or RGBA for scribbles)."""
+    if isinstance(image, (str, Path, bytes)):
         img = read_image(image, max_pixels=max_pixels)
         px = img.pixels if img.pixels.dtype == np.uint8 else (img.pixels >> 8).astype(np.uint8)
         px = np.dstack([px] * 3) if px.ndim == 2 else px
@@ -120,23 +120,36 @@ def _as_rgb8(image, what: str, max_pixels: int | None = None) -> np.ndarray:
 
 @dataclass
 class Guidance:
-    """User guidance that replaces the automatic model (tinct.guided): at most one kind at a time.
+    """User guidance: at most one kind at a time.
 
-    ``scribbles``: an image the size of the input with colour strokes (unmarked pixels transparent
-    or equal to the gray input), propagated by Levin et al.; ``reference``: a colour image whose
-    colours are transferred (``method`` "reinhard" or "welsh"); ``lut``: a look-up table name or
-    CSV/JSON file (luminance keying: pseudo-colour).
+    Replacing the automatic model (tinct.guided): ``scribbles``: an image the size of the input
+    with colour strokes (unmarked pixels transparent or equal to the gray input), propagated by
+    Levin et al.; ``reference``: a colour image whose colours are transferred (``method``
+    "reinhard" or "welsh"); ``lut``: a look-up table name or CSV/JSON file (luminance keying:
+    pseudo-colour).
+
+    Steering a hint model (:mod:`tinct.hints`): ``hints``: colour points (x, y, colour) in input
+    pixels -- a list of ``{"x", "y", "color"}`` dicts, ``[x, y, color]`` lists or
+    :class:`tinct.hints.Hint`, or the path of a JSON file of them. After construction ``hints`` is a
+    list of :class:`tinct.hints.Hint` (empty when none were given); bad hints raise
+    :class:`tinct.hints.HintError` here, points off the image when an image is colorized.
     """
 
     scribbles: Any = None
     reference: Any = None
     method: str = "reinhard"
     lut: str | Path | None = None
+    hints: Any = None
 
     def __post_init__(self) -> None:
+        from tinct.hints import parse_hints
+
         given = [k for k in ("scribbles", "reference", "lut") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give one of scribbles, reference or lut, not {' and '.join(given)}")
+        self.hints = parse_hints(self.hints)
+        if self.hints and given:
+            raise ValueError(f"colour hints steer a hint model; they cannot be combined with {given[0]}")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.scribbles is not None:
@@ -216,25 +229,120 @@ class Session:
         view._lock = self._lock  # one network, one lock: inference stays serialised
         return view
 
+    @property
+    def takes_hints(self) -> bool:
+        """True when the model takes user colour hints (:mod:`tinct.hints`)."""
+        return bool(getattr(self.model, "takes_hints", False))
+
+    def model_hints(self, guidance: Guidance | None = None) -> list[Any] | None:
+        """The hints the pipeline passes to this model: None for a model without hints, else the
+        guidance's list of :class:`tinct.hints.Hint` (empty: no hints, an automatic colorization).
+
+        Raises :class:`tinct.hints.HintError` when hints are given to a model that does not take them.
+        """
+        hints = guidance.hints if guidance is not None else []
+        if not self.takes_hints:
+            if hints:
+                from tinct.hints import HintError
+
+                raise HintError(
+                    f"model {self.name!r} does not take colour hints; use a hint model (architecture 'hints')"
+                )
+            return None
+        return list(hints)
+
     def _predict(self, l_norm: torch.Tensor) -> torch.Tensor:
-        """Normalised L (B, 1, H, W) -> ab in Lab units, float32 (the pipeline's AbPredictor)."""
+        """Normalised L (B, 1, H, W) -> ab in Lab units, float32 (the pipeline's AbPredictor).
+
+        A hint model's input also holds its hint channels, (B, 4, H, W); given L alone it gets
+        zero hint channels (no hints).
+        """
+        if self.takes_hints and l_norm.shape[1] == 1:
+            l_norm = torch.cat([l_norm, l_norm.new_zeros((l_norm.shape[0], 3, *l_norm.shape[2:]))], 1)
         if self.predictor is not None:
             return self.predictor(l_norm)
         if self.device.type == "cuda":
             l_norm = l_norm.half()
         return self.model.predict_ab(l_norm).float()
 
+    @property
+    def has_uncertainty(self) -> bool:
+        """True when the model predicts a colour distribution, so it has an uncertainty map."""
+        return bool(getattr(self.model, "has_distribution", False))
+
+    def check_uncertainty(self, guidance: Guidance | None = None) -> None:
+        """Raise unless :meth:`colorize_pixels_uncertainty` can run (one-line messages).
+
+        Raises:
+            NoColourDistributionError: the model is a regression model (no colour distribution).
+            ValueError: active ``guidance`` (scribbles, reference, LUT) replaces the model's colour.
+        """
+        from tinct.models.base import NoColourDistributionError
+
+        if guidance is not None and guidance.active:
+            raise ValueError(f"an uncertainty map is the model's; it does not exist for {guidance.describe()}")
+        if not self.has_uncertainty:
+            raise NoColourDistributionError(
+                f"model {self.name!r} is a {getattr(self.model, 'kind', 'regression')} model with no colour "
+                "distribution, so it has no uncertainty map; use a classification model (e.g. lite)"
+            )
+
+    def _predict_uncertainty(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """Normalised L (B, 1, H, W) -> ab (Lab units) and the uncertainty, (B, 3, h, w) float32.
+
+        Always the torch network, whatever the backend: an ONNX export computes ab only. A hint
+        model gets zero hint channels when given L alone, as in :meth:`_predict`.
+        """
+        if self.takes_hints and l_norm.shape[1] == 1:
+            l_norm = torch.cat([l_norm, l_norm.new_zeros((l_norm.shape[0], 3, *l_norm.shape[2:]))], 1)
+        if self.device.type == "cuda":
+            l_norm = l_norm.half()
+        return self.model.predict_ab_uncertainty(l_norm).float()
+
+    def colorize_pixels_uncertainty(
+        self, pixels: np.ndarray, guidance: Guidance | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`colorize_pixels` (same pipeline, one forward pass) plus the uncertainty map.
+
+        Returns (uint8 RGB (H, W, 3), float32 (H, W) in [0, 1]): the normalised entropy of the
+        predicted colour distribution (see :mod:`tinct.uncertainty`), upsampled bilinearly from the
+        network's resolution. Runs the torch network even when the session's backend is ONNX.
+        The guidance's colour ``hints`` go to a hint model, as in :meth:`colorize_pixels`.
+
+        Raises:
+            NoColourDistributionError: a regression model; ValueError: active ``guidance`` (see
+            :meth:`check_uncertainty`).
+        """
+        self.check_uncertainty(guidance)
+        hints = self.model_hints(guidance)
+        with self._lock:
+            rgb, maps = colorize_pixels(
+                pixels,
+                self._predict_uncertainty,
+                self.model.multiple,
+                self.working_size,
+                self.device,
+                with_maps=True,
+                hints=hints,
+            )
+        return rgb, np.clip(maps[0], 0.0, 1.0) + 0.0  # + 0.0: no negative zeros
+
     def colorize_pixels(self, pixels: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
         """Gray (H, W) or RGB (H, W, 3) uint8/uint16 -> colorized uint8 RGB (H, W, 3).
 
         With active ``guidance`` the colour comes from it instead of the model; either way the
-        output keeps the input's L.
+        output keeps the input's L. The guidance's colour ``hints`` go to a hint model (see
+        :meth:`model_hints`; :class:`tinct.hints.HintError` for a model without hints or a point
+        off the image).
         """
         if guidance is not None and guidance.active:
             L = luminance(pixels)
             return join_ab(torch.from_numpy(L), torch.from_numpy(np.ascontiguousarray(guidance.ab(L, pixels))))
+        hints = self.model_hints(guidance)
         with self._lock:
-            return colorize_pixels(pixels, self._predict, self.model.multiple, self.working_size, self.device)
+            return colorize_pixels(
+                pixels, self._predict, self.model.multiple, self.working_size, self.device, hints=hints
+            )
 
     def predict_lowres(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Model half of the pipeline on full-resolution L (H, W): (ab (2, h, w), L_guide (h, w))."""
@@ -250,6 +358,8 @@ class Session:
     def provenance(self, guidance: Guidance | None = None) -> str:
         """The note written into every output's metadata."""
         how = guidance.describe() if guidance is not None and guidance.active else f"model {self.name}"
+        if guidance is not None and guidance.hints:
+            how += f" with {len(guidance.hints)} user colour hint{'s' if len(guidance.hints) > 1 else ''}"
         note = f"Colorized by tinct {__version__} ({how}); colour added by software"
         if guidance is not None and guidance.lut is not None:
             from tinct.guided import PSEUDO_COLOUR_NOTE
@@ -267,6 +377,7 @@ class Session:
         guidance: Guidance | None = None,
         image: LoadedImage | None = None,
         defer: Callable[[Callable[[], Any]], Any] | None = None,
+        uncertainty: bool = False,
     ) -> Path:
         """Colorize the image file ``src`` and write it atomically to ``dst``.
 
@@ -276,17 +387,34 @@ class Session:
         ``image``: ``src`` already decoded (``read_image(src, max_pixels)``, e.g. by a worker
         thread); ``defer``: called with the function that encodes and writes the output instead of
         calling it here (e.g. :meth:`tinct.batch.Job.defer`, to write in a worker thread).
+
+        ``uncertainty``: also write the model's uncertainty map, a 16-bit grayscale PNG
+        ``{src stem}_uncertainty.png`` beside ``dst`` (:mod:`tinct.uncertainty`; written before the
+        colour output, so an existing colour output implies its map). Raises
+        :class:`~tinct.models.base.NoColourDistributionError` for a regression model and
+        ValueError with active ``guidance``, before reading anything.
         """
         src = Path(src)
+        if uncertainty:
+            self.check_uncertainty(guidance)
         img = image if image is not None else read_image(src, max_pixels=max_pixels)
         out_fmt = output_format(img.format, fmt)
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the input {src}")
-        rgb, alpha = self.colorize_loaded(img, guidance)
+        unc = None
+        if uncertainty:
+            (rgb, unc), alpha = self.colorize_pixels_uncertainty(img.pixels, guidance), img.alpha
+        else:
+            rgb, alpha = self.colorize_loaded(img, guidance)
         note = self.provenance(guidance)
 
         def finish() -> None:
+            if unc is not None:
+                from tinct.uncertainty import encode_uncertainty, uncertainty_note, uncertainty_path
+
+                data = encode_uncertainty(unc, uncertainty_note(self.name))
+                atomic_write_bytes(uncertainty_path(src.stem, dst.parent), data)
             data = encode_image(
                 rgb, out_fmt, alpha=alpha, quality=quality, exif=img.exif, note=note, dpi=img.info.get("dpi")
             )
@@ -303,6 +431,8 @@ class Session:
         reference: Any = None,
         method: str = "reinhard",
         lut: str | Path | None = None,
+        uncertainty: bool = False,
+        hints: Any = None,
         **kwargs: Any,
     ):
         """Colorize ``image`` and return the same kind: a path (the written output), a PIL image
@@ -310,22 +440,41 @@ class Session:
 
         ``scribbles``, ``reference`` (+ ``method``) or ``lut`` replace the model by user guidance
         (see :class:`Guidance`); ``kwargs`` go to :meth:`colorize_file` for paths (dst, fmt, ...).
+        ``hints``: colour points (x, y, colour) in input pixels for a hint model, e.g.
+        ``[{"x": 120, "y": 48, "color": "#3366cc"}]`` or a JSON file's path (see :mod:`tinct.hints`).
+
+        ``uncertainty=True`` returns ``(colour, uncertainty)``: for a path, the uncertainty map's
+        path (``{stem}_uncertainty.png`` beside the output, see :meth:`colorize_file`); for a PIL
+        image or an array, a float32 (H, W) array in [0, 1] (:meth:`colorize_pixels_uncertainty`).
+        Raises :class:`~tinct.models.base.NoColourDistributionError` for a regression model.
         """
-        guidance = Guidance(scribbles, reference, method, lut)
+        guidance = Guidance(scribbles, reference, method, lut, hints)
+        if uncertainty:
+            self.check_uncertainty(guidance)
         if isinstance(image, (str, Path)):
-            return self.colorize_file(image, guidance=guidance, **kwargs)
+            dst = self.colorize_file(image, guidance=guidance, uncertainty=uncertainty, **kwargs)
+            if uncertainty:
+                from tinct.uncertainty import uncertainty_path
+
+                return dst, uncertainty_path(Path(image).stem, dst.parent)
+            return dst
         if isinstance(image, Image.Image):
             buf = _pil_to_loaded(image)
-            rgb, alpha = self.colorize_loaded(buf, guidance)
+            unc = None
+            if uncertainty:
+                (rgb, unc), alpha = self.colorize_pixels_uncertainty(buf.pixels, guidance), buf.alpha
+            else:
+                rgb, alpha = self.colorize_loaded(buf, guidance)
             out = Image.fromarray(rgb, "RGB")
             if alpha is not None:
                 out.putalpha(Image.fromarray(alpha, "L"))
-            return out
+            return (out, unc) if uncertainty else out
         if isinstance(image, np.ndarray):
-            return self._colorize_array(image, guidance)
+            return self._colorize_array(image, guidance, uncertainty)
         raise TypeError(f"colorize() takes a path, a PIL image or a numpy array, not {type(image).__name__}")
 
-    def _colorize_array(self, a: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
+    def _colorize_array(self, a: np.ndarray, guidance: Guidance | None = None, uncertainty: bool = False):
+        """numpy in -> numpy out (see :meth:`colorize`); with ``uncertainty``, (colour, map)."""
         alpha = None
         if a.ndim == 3 and a.shape[2] in (2, 4):
             alpha, a = a[..., -1], a[..., :-1]
@@ -338,12 +487,16 @@ class Session:
                 raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
             a = (np.clip(np.nan_to_num(a), 0, 1) * 65535 + 0.5).astype(np.uint16)
             alpha = None if alpha is None else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
-        rgb = self.colorize_pixels(np.ascontiguousarray(a), guidance)
+        unc = None
+        if uncertainty:
+            rgb, unc = self.colorize_pixels_uncertainty(np.ascontiguousarray(a), guidance)
+        else:
+            rgb = self.colorize_pixels(np.ascontiguousarray(a), guidance)
         if alpha is not None:
             if alpha.dtype != np.uint8:
                 alpha = (alpha >> 8).astype(np.uint8) if alpha.dtype == np.uint16 else alpha.astype(np.uint8)
-            return np.dstack([rgb, alpha])
-        return rgb
+            rgb = np.dstack([rgb, alpha])
+        return (rgb, unc) if uncertainty else rgb
 
 
 def _call(fn: Callable[[], Any]) -> Any:
@@ -434,5 +587,6 @@ def cached_session(name: str = DEFAULT_MODEL, device: str = "auto", working_size
 
 
 def colorize(image, model: str = DEFAULT_MODEL, device: str = "auto", working_size: int | None = None, **kwargs: Any):
-    """Colorize one image with a cached session; returns the input's kind (see Session.colorize)."""
+    """Colorize one image with a cached session; returns the input's kind (see Session.colorize:
+    ``scribbles``, ``reference``, ``method``, ``lut``, ``hints`` and the rest go to it)."""
     return cached_session(model, device, working_size).colorize(image, **kwargs)

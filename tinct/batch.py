@@ -73,6 +73,21 @@ def _medical_kind(p: Path, scan: bool) -> str | None:
     return medical.medical_kind(p)
 
 
+def is_output_name(p: Path, suffix: str = SUFFIX) -> bool:
+    """True for a file name tinct writes, left out when a folder is scanned for inputs.
+
+    ``{stem}{suffix}.{ext}``, its frames and slices ``{stem}{suffix}_0001.{ext}`` (medical inputs;
+    ``.nii.gz`` counts as one extension) and uncertainty maps ``{stem}_uncertainty[_0001].png``
+    (:mod:`tinct.uncertainty`). An empty ``suffix`` matches no colour output.
+    """
+    import re
+
+    from tinct.uncertainty import SUFFIX as UNCERTAINTY_SUFFIX
+
+    stem = re.sub(r"_\d{4}$", "", _medical_stem(p) if p.is_file() else p.stem)
+    return (bool(suffix) and stem.endswith(suffix)) or stem.endswith(UNCERTAINTY_SUFFIX)
+
+
 def _medical_stem(p: Path) -> str:
     from tinct import medical
 
@@ -119,7 +134,7 @@ def expand_inputs(
         elif p.is_dir():
             it = p.rglob("*") if recursive else p.glob("*")
             for f in sorted(it):
-                if not f.is_file() or f.name.startswith(".") or f.stem.endswith(suffix):
+                if not f.is_file() or f.name.startswith(".") or is_output_name(f, suffix):
                     continue
                 if f.suffix.lower() in IMAGE_EXTENSIONS or f.suffix.lower() in VIDEO_EXTENSIONS:
                     add(f, p)
@@ -316,6 +331,7 @@ __all__ = [
     "Job",
     "SUFFIX",
     "expand_inputs",
+    "is_output_name",
     "plan_jobs",
     "plan_output",
     "run_batch",

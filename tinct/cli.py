@@ -86,12 +86,41 @@ def colorize(
         Optional[str],
         typer.Option(help="Pseudo-colour look-up table: a name (viridis, magma, ...) or a CSV/JSON file."),
     ] = None,
+    hints: Annotated[
+        Optional[Path],
+        typer.Option(
+            help='Colour points for a hint model: a JSON list of {"x": .., "y": .., "color": "#rrggbb"} '
+            'or [x, y, "#rrggbb"], in input pixels.'
+        ),
+    ] = None,
     window: Annotated[str, typer.Option(help="Medical: DICOM/NIfTI window: auto, full or CENTER,WIDTH.")] = "auto",
     axis: Annotated[int, typer.Option(help="Medical: NIfTI slicing axis.")] = 2,
     mode: Annotated[
         str, typer.Option(help="Medical: realistic (a model) or pseudo (look-up table colour).")
     ] = "realistic",
-    anonymize: Annotated[bool, typer.Option(help="Medical: de-identify DICOM outputs (basic profile).")] = False,
+    anonymize: Annotated[
+        bool,
+        typer.Option(
+            help="Medical: de-identify outputs (DICOM basic profile) and give them neutral names, "
+            "anon-<16 hex>_color.* (a hash of the new SOP Instance UID, random for NIfTI/FITS), never the input's "
+            "file name, which may name the patient. No input-to-output list is kept unless --anonymize-map is given."
+        ),
+    ] = False,
+    anonymize_map: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="With --anonymize: append 'input,output' CSV lines to this file. It links outputs to the "
+            "input names: keep it private."
+        ),
+    ] = None,
+    uncertainty: Annotated[
+        bool,
+        typer.Option(
+            help="Also write {stem}_uncertainty.png (per frame/slice for medical inputs): a 16-bit gray map of "
+            "the normalised entropy of the model's colour distribution, 0 certain, 65535 uniform. "
+            "Classification models only (e.g. lite); not with --scribbles/--reference/--lut/--mode pseudo."
+        ),
+    ] = False,
     stretch: Annotated[str, typer.Option(help="FITS stretch: linear, asinh or log.")] = "linear",
     start: Annotated[Optional[float], typer.Option(help="Video: start at this second.")] = None,
     end: Annotated[Optional[float], typer.Option(help="Video: stop at this second.")] = None,
@@ -117,12 +146,21 @@ def colorize(
         if mode not in ("realistic", "pseudo"):
             raise ValueError(f"--mode must be realistic or pseudo, not {mode!r}")
         lut = lut or ("viridis" if mode == "pseudo" else None)  # pseudo-colour: luminance keying
-        guidance = Guidance(scribbles, reference, method, lut)
+        guidance = Guidance(scribbles, reference, method, lut, hints)
+        session.model_hints(guidance)  # hints for a model without hints: refused before any file
+        if uncertainty:
+            session.check_uncertainty(guidance)  # a regression model, or guidance: refused before any file
+        if anonymize_map is not None and not anonymize:
+            raise ValueError("--anonymize-map needs --anonymize")
     except (ValueError, ImageError) as e:
         _err(f"error: {e}")
         raise typer.Exit(2) from None
 
     def process(job, f: str) -> None:
+        if guidance.hints and (job.video or job.medical):
+            raise ValueError("--hints apply to still images only, not to videos, DICOM, NIfTI or FITS")
+        if uncertainty and job.video:
+            raise ValueError("--uncertainty applies to images, DICOM, NIfTI and FITS, not to videos")
         if job.video:
             try:
                 from tinct.video import colorize_video
@@ -142,7 +180,7 @@ def colorize(
         elif job.medical:
             from tinct.medical import colorize_medical_file
 
-            colorize_medical_file(
+            written = colorize_medical_file(
                 session if mode == "realistic" else None,
                 job.src,
                 job.dst.parent,
@@ -153,7 +191,14 @@ def colorize(
                 anonymize=anonymize,
                 stretch=stretch,
                 max_pixels=max_pixels,
+                uncertainty=uncertainty,
             )
+            job.dst = next((p for p in written if "_color" in p.name), job.dst)  # reported: a real output
+            if anonymize_map is not None:
+                import csv
+
+                with open(anonymize_map, "a", newline="") as fh:
+                    csv.writer(fh).writerows((str(job.src), str(p)) for p in written)
         else:
             session.colorize_file(
                 job.src,
@@ -164,6 +209,7 @@ def colorize(
                 guidance=guidance,
                 image=job.prefetched(),
                 defer=job.defer,
+                uncertainty=uncertainty,
             )
 
     def prefetch(job):  # decoded ahead in a worker thread (images only)
@@ -325,7 +371,9 @@ def models(
 
 @app.command("eval")
 def eval_(
-    data_dir: Annotated[Optional[Path], typer.Argument(help="Folder of colour images (the truth).")] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Argument(help="Folder of colour images and/or videos, or one video (the truth).")
+    ] = None,
     models: Annotated[str, typer.Option("--models", help="Model names, comma-separated, or 'all'.")] = "lite",
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-report"),
     limit: Annotated[Optional[int], typer.Option(help="Score at most N images.")] = None,
@@ -335,13 +383,20 @@ def eval_(
         Optional[tuple[Path, Path]], typer.Option("--compare", help="Compare two summary.json files.")
     ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+    frames: Annotated[Optional[int], typer.Option(help="Videos: score at most N frames of each.")] = None,
+    hints: Annotated[
+        int, typer.Option(min=0, help="Images: give hint models N true colour points per image (seeded by its name).")
+    ] = 0,
 ) -> None:
-    """Score models on a folder of colour images, beside the gray baseline; writes metrics.csv,
-    summary.json, report.html and summary.png."""
+    """Score models on colour images and videos, beside the gray baseline.
+
+    Images: metrics.csv, summary.json, report.html and summary.png. Videos (a video file, or the
+    videos in the folder): video_metrics.csv and video_summary.json with PSNR per frame and the
+    flicker metric, raw and stabilised, beside the truth's own flicker."""
     import shlex
 
     from tinct.api import ModelWeightsError
-    from tinct.evaluate import EvalError, run_eval
+    from tinct.evaluate import EvalError, iter_image_files, iter_video_files, run_eval, run_video_eval
     from tinct.evaluate import compare as compare_summaries
     from tinct.registry import UnknownModelError
 
@@ -352,28 +407,53 @@ def eval_(
         if data_dir is None:
             _err("error: give DATA_DIR, or --compare A.json B.json")
             raise typer.Exit(2)
-        summary = run_eval(
-            data_dir,
-            models,
-            out,
-            limit=limit,
-            size=size,
-            progress=not quiet,
-            device=device,
-            command=shlex.join(["tinct", *sys.argv[1:]]),
-        )
+        command = shlex.join(["tinct", *sys.argv[1:]])
+        videos = iter_video_files(data_dir, exclude=out) if data_dir.exists() else []
+        images = data_dir.is_dir() and bool(iter_image_files(data_dir, exclude=out))
+        if videos:
+            video_summary = run_video_eval(data_dir, models, out, frames, size, device, command)
+            _print_video_summary(video_summary)
+            _err(f"video report: {out / 'video_summary.json'}")
+        if images or not videos:
+            summary = run_eval(
+                data_dir,
+                models,
+                out,
+                limit=limit,
+                size=size,
+                progress=not quiet,
+                device=device,
+                command=command,
+                hints=hints,
+            )
+            _print_summary(summary)
+            _err(f"report: {out / 'report.html'}")
     except (EvalError, UnknownModelError, ModelWeightsError) as e:
         _err(f"error: {e}")
         raise typer.Exit(2) from None
-    _print_summary(summary)
-    _err(f"report: {out / 'report.html'}")
+
+
+def _print_video_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"tinct eval: {summary['n_videos']} videos")
+    keys = ("psnr_gray", "psnr_raw", "psnr_stable", "flicker_truth", "flicker_raw", "flicker_stable")
+    for c in ("model", "frames", *(k.replace("_", " ") for k in keys)):
+        t.add_column(c)
+    for name, m in summary["models"].items():
+        cells = [m.get(k) for k in keys]
+        t.add_row(name, str(m["frames"]), *("-" if v is None else f"{v:.3f}" for v in cells))
+    Console().print(t)
 
 
 def _print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"tinct eval: {summary.get('n_images', '?')} images")
+    n_hints = summary.get("hints", {}).get("per_image", 0)
+    with_hints = f", {n_hints} colour hints per image" if n_hints else ""
+    t = Table(title=f"tinct eval: {summary.get('n_images', '?')} images{with_hints}")
     cols = ["model", "PSNR", "gain", "SSIM", "CIEDE2000", "colourfulness", "AIT s"]
     for c in cols:
         t.add_column(c)

@@ -98,11 +98,15 @@ STATISTICS: dict[str, Statistic] = {
 
 
 class ColorizerSession(Protocol):
-    """What evaluation needs of a loaded model (see :func:`tinct.api.load_model`)."""
+    """What evaluation needs of a loaded model (see :func:`tinct.api.load_model`).
+
+    ``colorize`` is called as ``colorize(gray)``, and as ``colorize(gray, hints=[...])`` with
+    ``--hints N`` (then the session must have a true ``takes_hints``).
+    """
 
     spec: Any  # has .working_size
 
-    def colorize(self, image: np.ndarray) -> np.ndarray: ...
+    def colorize(self, image: np.ndarray, **kwargs: Any) -> np.ndarray: ...
 
 
 class EvalError(ValueError):
@@ -166,10 +170,24 @@ def _gray_rgb(gray: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(gray[..., None], (*gray.shape, 3)))
 
 
-def _colorize(session: ColorizerSession, gray: np.ndarray) -> tuple[np.ndarray, float]:
-    """(output, seconds) of one colorize call; checks the output contract."""
+def true_hints(image: str, truth: np.ndarray, n: int) -> list[Any] | None:
+    """The ``n`` colour hints image ``image`` gets with ``--hints n`` (None for 0: no hints at all).
+
+    Random points, the same in every run (seeded by the image's name relative to the data folder),
+    each with the truth's mean colour over the 3 x 3 pixels around it (a 3 x 3 eyedropper):
+    :func:`tinct.hints.sample_true_hints`.
+    """
+    if n <= 0:
+        return None
+    from tinct.hints import name_seed, sample_true_hints
+
+    return sample_true_hints(truth, n, name_seed(image), radius=1)
+
+
+def _colorize(session: ColorizerSession, gray: np.ndarray, hints: list[Any] | None = None) -> tuple[np.ndarray, float]:
+    """(output, seconds) of one colorize call (with ``hints`` when not None); checks the output contract."""
     t0 = time.perf_counter()
-    out = session.colorize(gray)
+    out = session.colorize(gray) if hints is None else session.colorize(gray, hints=hints)
     seconds = time.perf_counter() - t0
     if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != (*gray.shape, 3):
         got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
@@ -197,13 +215,18 @@ def score(pred: np.ndarray, truth: np.ndarray, given: np.ndarray, truth_colourfu
     }
 
 
-def score_image(truth: np.ndarray, sessions: dict[str, ColorizerSession]) -> dict[str, dict[str, float]]:
-    """model -> metrics for one truth image, the gray baseline first; gains are relative to it."""
+def score_image(
+    truth: np.ndarray, sessions: dict[str, ColorizerSession], hints: list[Any] | None = None
+) -> dict[str, dict[str, float]]:
+    """model -> metrics for one truth image, the gray baseline first; gains are relative to it.
+
+    ``hints`` (see :func:`true_hints`) go to every model; None: none are passed.
+    """
     gray = metrics.gray_baseline(truth)
     cf_truth = metrics.colourfulness(truth)
     rows = {GRAY: score(_gray_rgb(gray), truth, gray, cf_truth) | {"seconds": math.nan}}
     for name, session in sessions.items():
-        out, seconds = _colorize(session, gray)
+        out, seconds = _colorize(session, gray, hints)
         rows[name] = score(out, truth, gray, cf_truth) | {"seconds": seconds}
     for row in rows.values():
         row["psnr_gain"] = row["psnr"] - rows[GRAY]["psnr"]
@@ -255,12 +278,16 @@ def run_eval(
     progress: bool = True,
     device: str = "cpu",
     command: str | None = None,
+    hints: int = 0,
 ) -> dict[str, Any]:
     """Evaluate ``models`` (names, "a,b" or "all") on the colour images under ``data_dir``.
 
     Writes metrics.csv, summary.json, report.html and summary.png into ``out_dir`` (created) and
     returns the summary dict (what summary.json holds). ``limit`` stops after that many scored
     images; ``size`` overrides every model's working size; ``command`` is recorded (default: sys.argv).
+    ``hints``: give every model, on every image, this many true colour points (:func:`true_hints`;
+    every model must take hints); recorded in the summary. Comparing a run with ``hints=0`` and
+    one with ``hints=10`` (``tinct eval --compare``) measures what the hints add.
     Unreadable images are skipped (listed in the summary, one line each on stderr). Raises
     :class:`EvalError` when the folder is missing or no image could be scored.
     """
@@ -269,9 +296,14 @@ def run_eval(
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():
         raise EvalError(f"not a folder: {data_dir}")
+    if hints < 0:
+        raise EvalError(f"--hints must be 0 or more, got {hints}")
     names = resolve_models(models)
     files = iter_image_files(data_dir, exclude=out_dir)
     sessions = load_sessions(names, size, device)
+    refusing = [name for name, session in sessions.items() if not getattr(session, "takes_hints", False)]
+    if hints and refusing:
+        raise EvalError(f"--hints {hints}: model {refusing[0]!r} does not take colour hints")
     _warm_up(sessions)
     out_dir.mkdir(parents=True, exist_ok=True)
     cols, skipped = Columns(), []
@@ -283,7 +315,7 @@ def run_eval(
         writer = csv.writer(fh)
         writer.writerow(CSV_FIELDS)
         for image, truth in _iter_truths(files, data_dir, skipped, bar):
-            rows = score_image(truth, sessions)
+            rows = score_image(truth, sessions, true_hints(image, truth, hints))
             cols.add(image, (truth.shape[1], truth.shape[0]), rows)
             writer.writerows(_csv_row(image, truth.shape, m, r) for m, r in rows.items())
             bar.update()
@@ -292,7 +324,7 @@ def run_eval(
     if not cols.images:
         raise EvalError(f"no image could be evaluated in {data_dir} ({len(skipped)} skipped)")
     devices = sorted({str(getattr(session, "device", device)) for session in sessions.values()}) or [device]
-    summary = build_summary(cols, sessions, data_dir, skipped, ", ".join(devices), command)
+    summary = build_summary(cols, sessions, data_dir, skipped, ", ".join(devices), command, hints)
     write_outputs(summary, cols, sessions, data_dir, out_dir)
     return summary
 
@@ -355,8 +387,9 @@ def build_summary(
     skipped: list[dict[str, str]],
     device: str,
     command: str | None,
+    hints: int = 0,
 ) -> dict[str, Any]:
-    """The summary.json content (see the module docstring)."""
+    """The summary.json content (see the module docstring); ``hints``: true colour points per image."""
     sizes = np.asarray(cols.sizes)
     mp = sizes[:, 0] * sizes[:, 1] / 1e6
     lo_i, hi_i = int(np.argmin(mp)), int(np.argmax(mp))
@@ -366,6 +399,7 @@ def build_summary(
         models[model] = {
             "n": len(cols.images),
             "working_size": None if model == GRAY else working_size(sessions[model]),
+            "hints": 0 if model == GRAY else hints,
             "stats": {k: {"mean": _num(v), "lo": _num(lo), "hi": _num(hi)} for k, (v, lo, hi) in stats.items()},
         }
     return {
@@ -375,6 +409,11 @@ def build_summary(
         "n_images": len(cols.images),
         "n_skipped": len(skipped),
         "skipped": skipped,
+        "hints": {
+            "per_image": hints,
+            "what": "colour hints given to every model: random points seeded by the image's name, each with "
+            "the truth's mean colour over the 3 x 3 pixels around it (tinct.evaluate.true_hints)",
+        },
         "timing": {
             "what": "AIT: mean wall-clock seconds of one session.colorize call per image (after one untimed "
             "warm-up call), full-resolution gray input to RGB output; decoding and metrics excluded",
@@ -410,7 +449,7 @@ def write_outputs(
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     png = summary_png(summary)
     (out_dir / "summary.png").write_bytes(png)
-    examples = _examples(cols, sessions, data_dir)
+    examples = _examples(cols, sessions, data_dir, summary.get("hints", {}).get("per_image", 0))
     (out_dir / "report.html").write_text(report_html(summary, cols, png, examples), encoding="utf-8")
 
 
@@ -430,18 +469,22 @@ def example_indices(cols: Columns) -> list[tuple[str, int]]:
     return picks
 
 
-def _examples(cols: Columns, sessions: dict[str, ColorizerSession], data_dir: Path) -> list[dict[str, Any]]:
-    """The best / median / worst images re-run through every model: label, image name, [(caption, RGB)]."""
+def _examples(
+    cols: Columns, sessions: dict[str, ColorizerSession], data_dir: Path, hints: int = 0
+) -> list[dict[str, Any]]:
+    """The best / median / worst images re-run through every model (with the same ``hints`` per
+    image as when scored): label, image name, [(caption, RGB)]."""
     out = []
     for label, i in example_indices(cols):
         name = cols.images[i]
         truth = load_truth(data_dir / name)
         gray = metrics.gray_baseline(truth)
+        points = true_hints(name, truth, hints)
         panels = [("input (gray baseline)", _gray_rgb(gray))]
         for model, session in sessions.items():
             gain = cols.values[model]["psnr_gain"][i]
             panels.append(
-                (f"{model}: {cols.values[model]['psnr'][i]:.2f} dB ({gain:+.2f})", _colorize(session, gray)[0])
+                (f"{model}: {cols.values[model]['psnr'][i]:.2f} dB ({gain:+.2f})", _colorize(session, gray, points)[0])
             )
         panels.append(("truth", truth))
         out.append({"label": label, "image": name, "panels": panels})
@@ -569,6 +612,7 @@ def summary_table_html(summary: dict[str, Any]) -> str:
     for model, s in summary["models"].items():
         cells = "".join(_cell(s["stats"][key], st.fmt) for key, st in STATISTICS.items())
         size = "" if s["working_size"] is None else f"<br><small>working size {s['working_size']}</small>"
+        size += f"<br><small>{s['hints']} hints per image</small>" if s.get("hints") else ""
         body.append(f"<tr><th>{html.escape(model)}{size}</th><td>{s['n']}</td>{cells}</tr>")
     return f"<table><tr><th>model</th><th>n</th>{head}</tr>{''.join(body)}</table>"
 
@@ -593,6 +637,17 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
 code{background:#f4f4f4;padding:1px 4px}"""
 
 
+def _hints_sentence(summary: dict[str, Any]) -> str:
+    """The report's line about colour hints ("" when the models got none)."""
+    n = summary.get("hints", {}).get("per_image", 0)
+    if not n:
+        return ""
+    return (
+        f"Every model was given <b>{n} true colour points</b> per image as hints (random points seeded by the "
+        "image's name; the truth's mean colour over 3 x 3 pixels at each)."
+    )
+
+
 def report_html(summary: dict[str, Any], cols: Columns, png: bytes, examples: list[dict[str, Any]]) -> str:
     """The self-contained report page (no external asset: CSS inline, images as data URIs, SVG inline)."""
     t = summary["timing"]
@@ -608,6 +663,7 @@ def report_html(summary: dict[str, Any], cols: Columns, png: bytes, examples: li
 {summary["n_skipped"]} skipped. Command: <code>{html.escape(summary["command"])}</code>.
 tinct {summary["tinct_version"]}.</p>
 <p>Inputs are each truth's own CIELAB L shown as gray; the <b>gray</b> row scores that input itself.
+{_hints_sentence(summary)}
 Means with 95% bootstrap confidence intervals ({summary["bootstrap"]["n"]} resamples of the images).
 AIT: batch size {t["batch_size"]}, device {html.escape(t["device"])} ({html.escape(t["hardware"])}),
 {res["input"]} ({res["smallest_wh"][0]}x{res["smallest_wh"][1]} to {res["largest_wh"][0]}x{res["largest_wh"][1]},
@@ -746,3 +802,118 @@ def compare(a_json: str | Path, b_json: str | Path) -> str:
 
 def _fmt(v: float | None, fmt: str) -> str:
     return "–" if v is None or not math.isfinite(v) else format(v, fmt)
+
+
+# ----------------------------------------------------------------------------- videos
+
+#: per-video, per-model values in video_metrics.csv (what :func:`tinct.video.evaluate_video` returns)
+VIDEO_COLUMNS = (
+    "frames",
+    "width",
+    "height",
+    "cuts",
+    "static_fraction",
+    "flicker_truth",
+    "flicker_raw",
+    "flicker_stable",
+    "psnr_gray",
+    "psnr_raw",
+    "psnr_stable",
+)
+
+
+def iter_video_files(data: Path, exclude: Path | None = None) -> list[Path]:
+    """``data`` itself when it is a video file, else the video files under the folder (recursive, sorted)."""
+    from tinct.batch import VIDEO_EXTENSIONS
+
+    if data.is_file():
+        return [data] if data.suffix.lower() in VIDEO_EXTENSIONS else []
+    skip = exclude.resolve() if exclude is not None else None
+    found = [
+        p
+        for p in data.rglob("*")
+        if p.suffix.lower() in VIDEO_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(data).parts)
+        and not (skip is not None and p.resolve().is_relative_to(skip))
+    ]
+    return sorted(found)
+
+
+def run_video_eval(
+    data: str | Path,
+    models: str | Sequence[str],
+    out_dir: str | Path,
+    max_frames: int | None = None,
+    size: int | None = None,
+    device: str = "cpu",
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``models`` on colour videos (a video file, or the videos under a folder).
+
+    Each video's frames are the truth; each model colorizes their CIELAB L frame by frame, raw
+    and stabilised (:func:`tinct.video.evaluate_video`); the gray baseline is the input shown as
+    gray. Writes ``video_metrics.csv`` (one row per video and model, :data:`VIDEO_COLUMNS`) and
+    ``video_summary.json`` (per model: the means over videos, and the PSNR gains over gray)
+    into ``out_dir``; returns that summary. Unreadable videos are skipped and listed (one line
+    on stderr each). Raises :class:`EvalError` when no video could be scored.
+    """
+    from tinct.video import evaluate_video
+
+    data, out_dir = Path(data), Path(out_dir)
+    if not data.exists():
+        raise EvalError(f"not found: {data}")
+    names = resolve_models(models)
+    videos = iter_video_files(data, exclude=out_dir)
+    if not videos:
+        raise EvalError(f"no video files in {data}")
+    sessions = load_sessions(names, size, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    skipped: list[str] = []
+    with (out_dir / "video_metrics.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("video", "model", *VIDEO_COLUMNS))
+        for video in videos:
+            rel = video.name if data.is_file() else video.relative_to(data).as_posix()
+            try:
+                results = {name: evaluate_video(s, video, max_frames=max_frames) for name, s in sessions.items()}
+            except ImageError as e:
+                print(f"skipped {rel}: {e}", file=sys.stderr)
+                skipped.append(rel)
+                continue
+            for name, r in results.items():
+                rows[name].append(r)
+                writer.writerow((rel, name, *(r.get(c, "") for c in VIDEO_COLUMNS)))
+    n = len(videos) - len(skipped)
+    if n == 0:
+        raise EvalError(f"no video could be evaluated in {data} ({len(skipped)} skipped)")
+
+    def mean(name: str, key: str) -> float | None:
+        vals = [r[key] for r in rows[name] if key in r]
+        return _num(float(np.mean(vals))) if vals else None
+
+    summary: dict[str, Any] = {
+        "tinct_version": __version__,
+        "data": str(data),
+        "n_videos": n,
+        "max_frames": max_frames,
+        "device": device,
+        "command": command or shlex.join(sys.argv),
+        "skipped": skipped,
+        "definitions": {
+            "flicker": "mean |change of ab| (Lab units) between consecutive frames at pixels whose truth L "
+            "does not change (static pixels); flicker_truth is the same measure for the true colour",
+            "psnr": "mean over frames of PSNR on 8-bit RGB (dB); gray = the input L shown as gray",
+        },
+        "models": {},
+    }
+    for name in names:
+        m = {key: mean(name, key) for key in VIDEO_COLUMNS if key not in ("width", "height", "cuts")}
+        m["frames"] = int(sum(r["frames"] for r in rows[name]))
+        for kind in ("raw", "stable"):
+            if m.get(f"psnr_{kind}") is not None and m.get("psnr_gray") is not None:
+                m[f"psnr_gain_{kind}"] = m[f"psnr_{kind}"] - m["psnr_gray"]
+        summary["models"][name] = m
+    (out_dir / "video_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

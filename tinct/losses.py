@@ -90,7 +90,11 @@ class FeatureNet(nn.Module):
 
 
 def build_feature_net(width: int = 32, num_classes: int = 10, state_dict: dict | None = None) -> FeatureNet:
-    """A :class:`FeatureNet`, with trained weights when ``state_dict`` is given."""
+    """A :class:`FeatureNet`, with trained weights when ``state_dict`` is given (its width and
+    number of classes are then read from the weights' shapes)."""
+    if state_dict is not None and "head.weight" in state_dict:
+        num_classes, features = state_dict["head.weight"].shape
+        width = features // 8
     net = FeatureNet(width, num_classes)
     if state_dict is not None:
         net.load_state_dict(state_dict)

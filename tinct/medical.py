@@ -52,6 +52,8 @@ from tinct.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     ImageError,
+    ImageTooLargeError,
+    NotAnImageError,
     atomic_write_bytes,
     encode_image,
     extension_for,
@@ -69,11 +71,15 @@ __all__ = [
     "STRETCHES",
     "MedicalImage",
     "Window",
+    "anonymous_stem",
     "WindowSpec",
     "apply_window",
     "colorize_medical",
     "colorize_medical_file",
+    "colorize_medical_uncertainty",
     "dicom_series",
+    "encode_nifti_rgb",
+    "encode_secondary_capture",
     "gray16_from_l",
     "is_medical_path",
     "medical_kind",
@@ -85,6 +91,7 @@ __all__ = [
     "read_medical",
     "read_nifti",
     "resolve_window",
+    "upload_kind",
     "write_frames",
     "write_nifti_rgb",
     "write_secondary_capture",
@@ -290,11 +297,18 @@ def gray16_from_l(L: np.ndarray) -> np.ndarray:
 
 
 def _check_size(rows: int, cols: int, max_pixels: int | None) -> None:
+    """Refuse frames of more than ``max_pixels`` pixels (default ``DEFAULT_MAX_PIXELS``): ImageTooLargeError."""
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if rows * cols > limit:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"image frames are {cols}x{rows} ({rows * cols / 1e6:.1f} MP), above the limit of {limit / 1e6:.0f} MP"
         )
+
+
+def _check_total(n: int, max_total: int | None, what: str) -> None:
+    """Refuse more than ``max_total`` pixels over all frames or voxels (None: no limit): ImageTooLargeError."""
+    if max_total is not None and n > max_total:
+        raise ImageTooLargeError(f"{what} hold {n:,} pixels in all, above the limit of {max_total:,}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,7 +357,7 @@ def _dcmread(src: str | Path | bytes, stop_before_pixels: bool = False) -> Datas
                 return ds
         except _DECODE_ERRORS:
             pass
-    raise ImageError(f"{name}: not a DICOM file (no DICM marker at byte 128)")
+    raise NotAnImageError(f"{name}: not a DICOM file (no DICM marker at byte 128)")
 
 
 def _frame_params(ds: Dataset, index: int) -> Dataset:
@@ -423,8 +437,13 @@ class _DicomFrame:
     inverted: bool = False
 
 
-def _decode_dicom(ds: Dataset, name: str, frames: Sequence[int] | None, max_pixels: int | None) -> list[_DicomFrame]:
-    """Decode the pixel data of ``ds`` (selected ``frames``) into modality values or gray."""
+def _decode_dicom(
+    ds: Dataset, name: str, frames: Sequence[int] | None, max_pixels: int | None, max_total: int | None = None
+) -> list[_DicomFrame]:
+    """Decode the pixel data of ``ds`` (selected ``frames``) into modality values or gray.
+
+    ``max_pixels`` bounds one frame, ``max_total`` all selected frames together (checked before decoding).
+    """
     from pydicom.pixels import apply_color_lut, apply_modality_lut, iter_pixels
 
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
@@ -437,6 +456,7 @@ def _decode_dicom(ds: Dataset, name: str, frames: Sequence[int] | None, max_pixe
         bad = [i for i in indices if not 0 <= i < n_frames]
         if bad:
             raise ImageError(f"{name}: frame {bad[0]} does not exist (the object has {n_frames})")
+        _check_total(rows * cols * len(indices), max_total, f"{name}: the {len(indices)} frame(s)")
         photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
         out: list[_DicomFrame] = []
         with warnings.catch_warnings():
@@ -515,6 +535,7 @@ def read_dicom(
     window: WindowSpec = "auto",
     frames: Sequence[int] | None = None,
     max_pixels: int | None = None,
+    max_total: int | None = None,
 ) -> MedicalImage:
     """Read one DICOM object (path or bytes) -> :class:`MedicalImage` of uint16 display frames.
 
@@ -522,14 +543,16 @@ def read_dicom(
     VOI LUT Function), else the min..max of the modality values (all frames, padding excluded);
     "full" = that min..max; (center, width) = the DICOM LINEAR window on modality values (e.g. HU).
     ``frames``: indices of the frames to decode (default all). ``max_pixels`` limits one frame's
-    pixel count (default ``tinct.io.DEFAULT_MAX_PIXELS``), checked before decoding.
+    pixel count (default ``tinct.io.DEFAULT_MAX_PIXELS``), checked before decoding; ``max_total``
+    the pixel count of all the frames together (default: no limit; the server sets one).
 
     Raises:
-        ImageError: not DICOM, corrupt, no pixel data, or a transfer syntax without a decoder.
+        ImageError: not DICOM (:class:`~tinct.io.NotAnImageError`), corrupt, no pixel data, or a
+        transfer syntax without a decoder; :class:`~tinct.io.ImageTooLargeError` above a limit.
     """
     name = Path(src).name if isinstance(src, (str, Path)) else "upload"
     ds = _dcmread(src)
-    decoded = _decode_dicom(ds, name, frames, max_pixels)
+    decoded = _decode_dicom(ds, name, frames, max_pixels, max_total)
     out, how, notes = _window_dicom(decoded, window)
     _without_pixels(ds)
     return MedicalImage(
@@ -651,20 +674,60 @@ def read_dicom_series(
 # NIfTI
 
 
-def _load_nifti(src: str | Path | bytes):
-    """nibabel image from a path or bytes (gzip or not) -> (image, name), or a one-line ImageError."""
+def _gunzip(data: bytes, limit: int | None, name: str) -> bytes:
+    """Decompress gzip ``data`` (every member), refusing to produce more than ``limit`` bytes.
+
+    Raises:
+        ImageTooLargeError: the data expands beyond ``limit`` (a decompression bomb is stopped
+        there, never decompressed in full). ImageError: corrupt or truncated gzip data.
+    """
+    import zlib
+
+    out: list[bytes] = []
+    total = 0
+    try:
+        while data:
+            d = zlib.decompressobj(wbits=31)
+            chunk = d.decompress(data, 0 if limit is None else limit - total + 1)
+            total += len(chunk)
+            out.append(chunk)
+            if limit is not None and total > limit:
+                raise ImageTooLargeError(f"{name}: the gzipped data expands to more than {limit / 2**20:.0f} MB")
+            if not d.eof:
+                raise ImageError(f"{name}: truncated gzip data")
+            data = d.unused_data
+            if not data.strip(b"\0"):  # trailing zero padding is allowed
+                break
+    except zlib.error as e:
+        raise ImageError(f"{name}: corrupt gzip data: {_one_line(e)}") from None
+    return b"".join(out)
+
+
+def _nibabel_errors() -> tuple[type[Exception], ...]:
+    """What nibabel raises on a corrupt header or voxel data, beyond the builtin errors."""
+    from nibabel.spatialimages import HeaderDataError, ImageDataError
+    from nibabel.wrapstruct import WrapStructError
+
+    return (HeaderDataError, ImageDataError, WrapStructError)
+
+
+def _load_nifti(src: str | Path | bytes, max_bytes: int | None = None):
+    """nibabel image from a path or bytes (gzip or not) -> (image, name), or a one-line ImageError.
+
+    ``max_bytes``: for gzipped bytes, the most they may expand to (:func:`_gunzip`).
+    """
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
 
     name = Path(src).name if isinstance(src, (str, Path)) else "upload"
-    errors = (*_DECODE_ERRORS, ImageFileError, gzip.BadGzipFile)
+    errors = (*_DECODE_ERRORS, *_nibabel_errors(), ImageFileError, gzip.BadGzipFile)
     try:
         if isinstance(src, (str, Path)):
             if not Path(src).is_file():
                 raise ImageError(f"{name}: file not found")
             img = nib.load(str(src))
         else:
-            data = gzip.decompress(src) if src[:2] == b"\x1f\x8b" else src
+            data = _gunzip(src, max_bytes, name) if src[:2] == b"\x1f\x8b" else src
             for cls in (nib.Nifti1Image, nib.Nifti2Image):
                 try:
                     img = cls.from_bytes(data)
@@ -672,7 +735,7 @@ def _load_nifti(src: str | Path | bytes):
                 except errors:
                     img = None
             if img is None:
-                raise ImageError(f"{name}: not a NIfTI file")
+                raise NotAnImageError(f"{name}: not a NIfTI file")
         if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
             raise ImageError(f"{name}: not a NIfTI image ({type(img).__name__})")
         return img, name
@@ -689,7 +752,11 @@ def _nifti_window(header: Any) -> Window | None:
 
 
 def read_nifti(
-    src: str | Path | bytes, axis: int = 2, window: WindowSpec = "auto", max_pixels: int | None = None
+    src: str | Path | bytes,
+    axis: int = 2,
+    window: WindowSpec = "auto",
+    max_pixels: int | None = None,
+    max_total: int | None = None,
 ) -> MedicalImage:
     """Read a NIfTI-1/2 volume (path or bytes, .nii or .nii.gz) -> one frame per slice along ``axis``.
 
@@ -700,11 +767,17 @@ def read_nifti(
     volume. Slices are shown as ``np.rot90(slice)``. A 4-D volume contributes its first volume (noted);
     RGB NIfTI input is reduced to its luminance. ``affine`` and ``header`` are kept.
 
+    Limits: ``max_pixels`` per slice (default ``tinct.io.DEFAULT_MAX_PIXELS``); ``max_total`` voxels
+    in the (first) volume (default: no limit; the server sets one), checked from the header before
+    the voxels are read; with ``max_total``, gzipped bytes may expand to at most 8 bytes per allowed
+    voxel + 1 MiB (a decompression bomb is stopped there).
+
     Raises:
-        ImageError: unreadable file, or a volume of more than 4 (non-singleton) dimensions.
+        ImageError: unreadable file, or a volume of more than 4 (non-singleton) dimensions;
+        :class:`~tinct.io.ImageTooLargeError` above a limit.
         ValueError: ``axis`` not in 0..2.
     """
-    img, name = _load_nifti(src)
+    img, name = _load_nifti(src, None if max_total is None else 8 * max_total + 2**20)
     if axis not in (0, 1, 2, -1, -2, -3):
         raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
     axis = axis % 3
@@ -717,6 +790,7 @@ def read_nifti(
     spatial = (shape + (1, 1))[:3]
     dims = [spatial[i] for i in range(3) if i != axis]
     _check_size(dims[0], dims[1], max_pixels)
+    _check_total(int(np.prod(spatial)), max_total, f"{name}: the {spatial[axis]} slice(s)")
     try:
         dtype = img.get_data_dtype()
         first_volume = img.dataobj[(slice(None),) * 3 + (0,)] if len(shape) == 4 else img.dataobj
@@ -730,7 +804,7 @@ def read_nifti(
             vol = np.asanyarray(first_volume, dtype=np.float32).reshape(spatial)
             if len(shape) == 4:
                 notes.append(f"4-D volume: the first of {shape[3]} volumes is used")
-    except _DECODE_ERRORS as e:
+    except (*_DECODE_ERRORS, *_nibabel_errors()) as e:
         raise ImageError(f"{name}: cannot read the NIfTI voxel data: {_one_line(e)}") from None
     how = ""
     if vol is not None:
@@ -849,6 +923,42 @@ def _has_dicm_magic(path: Path) -> bool:
     except OSError:
         return False
     return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _nifti_magic(head: bytes) -> bool:
+    """True when ``head`` (the first 544 or more bytes) starts a single-file NIfTI-1 or NIfTI-2 header."""
+    import struct
+
+    if len(head) >= 348 and head[344:348] == b"n+1\0":
+        return 348 in (struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0])
+    if len(head) >= 12 and head[4:8] == b"n+2\0":
+        return 540 in (struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0])
+    return False
+
+
+def upload_kind(data: bytes, filename: str | None = None) -> str | None:
+    """What an uploaded file is: "dicom", "nifti", or None (an ordinary image, or anything else).
+
+    DICOM: the DICM marker at byte 128, or a .dcm/.dicom/.dic name (a bare dataset without the
+    preamble). NIfTI: a .nii/.nii.gz name, or a single-file NIfTI-1/2 header, gzipped or not
+    (only the first bytes are decompressed to look). FITS uploads are not recognised.
+    """
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return "dicom"
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if name.endswith(NIFTI_EXTENSIONS):
+        return "nifti"
+    if name.endswith(DICOM_EXTENSIONS):
+        return "dicom"
+    head = data[:544]
+    if data[:2] == b"\x1f\x8b":
+        import zlib
+
+        try:
+            head = zlib.decompressobj(wbits=31).decompress(data[: 1 << 16], 544)
+        except zlib.error:
+            return None
+    return "nifti" if _nifti_magic(head) else None
 
 
 def _suffix(path: Path) -> str:
@@ -1037,8 +1147,31 @@ def write_secondary_capture(
     model_name: str = "",
     note: str | None = None,
     sources: Sequence[tuple[str, str]] | None = None,
+    sop_instance_uid: str | None = None,
 ) -> Path:
     """Write RGB ``frames`` as a DICOM Secondary Capture derived from ``source_ds`` (atomically).
+
+    The file is :func:`encode_secondary_capture` of the same arguments; returns ``path``.
+    """
+    data = encode_secondary_capture(
+        frames, source_ds, anonymize, mode, model_name, note=note, sources=sources, sop_instance_uid=sop_instance_uid
+    )
+    path = Path(path)
+    atomic_write_bytes(path, data)
+    return path
+
+
+def encode_secondary_capture(
+    frames: Sequence[np.ndarray],
+    source_ds: Dataset,
+    anonymize: bool = False,
+    mode: str = "realistic",
+    model_name: str = "",
+    note: str | None = None,
+    sources: Sequence[tuple[str, str]] | None = None,
+    sop_instance_uid: str | None = None,
+) -> bytes:
+    """RGB ``frames`` as a DICOM Secondary Capture derived from ``source_ds``: the Part 10 file's bytes.
 
     One frame: SC Image Storage (1.2.840.10008.5.1.4.1.1.7); several: Multi-frame True Color SC
     (…7.4, Frame Increment Pointer -> Page Number Vector). Explicit VR Little Endian, RGB,
@@ -1061,6 +1194,9 @@ def write_secondary_capture(
     private tags removed. Institution, device, operator and physician attributes are never copied.
     Burned-in text in the pixels cannot be removed: a source marked Burned In Annotation YES
     gives a warning.
+
+    ``sop_instance_uid``: the new object's SOP Instance UID (default: a new one, ``generate_uid()``);
+    :func:`colorize_medical_file` chooses it first to name anonymised outputs after it.
     """
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -1091,7 +1227,7 @@ def write_secondary_capture(
     ds.setdefault("StudyInstanceUID", generate_uid())
     ds.Modality = ds.get("Modality") or "OT"
     ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = generate_uid()
+    ds.SOPInstanceUID = sop_instance_uid or generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.SeriesInstanceUID = generate_uid()
     try:
@@ -1157,21 +1293,40 @@ def write_secondary_capture(
     ds.remove_private_tags()
     buf = io.BytesIO()
     pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def write_nifti_rgb(
-    frames: Sequence[np.ndarray], image: MedicalImage, path: str | Path, note: str | None = None
+    frames: Sequence[np.ndarray],
+    image: MedicalImage,
+    path: str | Path,
+    note: str | None = None,
+    anonymize: bool = False,
 ) -> Path:
-    """Write RGB slices back into a NIfTI-1 volume with ``image``'s affine and voxel order (atomically).
+    """Write RGB slices back into a NIfTI-1 volume (atomically): :func:`encode_nifti_rgb`, gzipped
+    when ``path`` ends in .gz. Returns ``path``."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_nifti_rgb(frames, image, note, anonymize, gz=path.name.endswith(".gz")))
+    return path
+
+
+def encode_nifti_rgb(
+    frames: Sequence[np.ndarray],
+    image: MedicalImage,
+    note: str | None = None,
+    anonymize: bool = False,
+    gz: bool = True,
+) -> bytes:
+    """RGB slices back in a NIfTI-1 volume with ``image``'s affine and voxel order: the file's bytes.
 
     The data type is RGB24 (NIfTI datatype 128, one 3-byte voxel), which nibabel, FSLeyes,
     ITK-SNAP, 3D Slicer and Mango show as colour (a 4-D uint8 volume with 3 "time points" is
     not read as colour by most viewers). Slices are put back along ``image.axis`` (undoing the
     display rotation). The input header is kept (qform/sform codes, pixdims, units); scaling is
-    reset and ``descrip`` set to ``note`` (at most 79 characters). ``.gz`` paths are gzipped.
+    reset and ``descrip`` set to ``note`` (at most 79 characters). ``gz``: gzipped (.nii.gz).
+    ``anonymize``: the free-text header fields that may name a subject (``aux_file``,
+    ``intent_name``, ``db_name``) are cleared and header extensions (which may hold a whole DICOM
+    header) are dropped; the affine and voxel sizes are kept.
     """
     import nibabel as nib
 
@@ -1191,10 +1346,46 @@ def write_nifti_rgb(
     out.header.set_intent("none")
     out.header["cal_min"] = out.header["cal_max"] = 0
     out.header["descrip"] = (note or "tinct colour, added by software")[:79].encode("ascii", "replace")
+    if anonymize:
+        for key in ("aux_file", "intent_name", "db_name"):
+            if key in out.header:
+                out.header[key] = b""
+        del out.header.extensions[:]
     data = out.to_bytes()
-    path = Path(path)
-    atomic_write_bytes(path, gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
-    return path
+    return gzip.compress(data, mtime=0) if gz else data
+
+
+def anonymous_stem(uid: str | None = None) -> str:
+    """A neutral output stem for ``--anonymize``: ``anon-`` + 16 hex digits of SHA-256 of ``uid``.
+
+    ``uid`` is the new (random) SOP Instance UID of the Secondary Capture written beside, so the
+    name and the object match; without one (NIfTI, FITS, no DICOM output) a random UUID is hashed.
+    Nothing from the input (file name, patient, original UIDs) goes into it, so it cannot be traced
+    back to the input.
+    """
+    import hashlib
+    import uuid
+
+    return "anon-" + hashlib.sha256((uid or uuid.uuid4().hex).encode()).hexdigest()[:16]
+
+
+def colorize_medical_uncertainty(session: Session, image: MedicalImage) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Realistic colour for every frame of ``image`` plus the model's uncertainty map per frame.
+
+    Returns (uint8 RGB frames, float32 (H, W) maps in [0, 1]), from the same forward pass
+    (:meth:`tinct.api.Session.colorize_pixels_uncertainty`; the colour is what
+    :func:`colorize_medical` gives in realistic mode).
+
+    Raises:
+        NoColourDistributionError: a regression model (no colour distribution).
+    """
+    session.check_uncertainty()
+    rgb, maps = [], []
+    for f in image.frames:
+        c, u = session.colorize_pixels_uncertainty(f)
+        rgb.append(c)
+        maps.append(u)
+    return rgb, maps
 
 
 def colorize_medical_file(
@@ -1212,6 +1403,7 @@ def colorize_medical_file(
     dicom_out: bool = True,
     nifti_out: bool = True,
     max_pixels: int | None = None,
+    uncertainty: bool = False,
 ) -> list[Path]:
     """Colorize a DICOM file or folder, a NIfTI or a FITS file; returns the paths written.
 
@@ -1222,14 +1414,29 @@ def colorize_medical_file(
     for NIfTI. A DICOM folder with several series gives one set per series, with stems
     ``{folder}_seriesNN``. Every output names the mode and says the colour was added by software.
     ``window``: "auto", "full" or (center, width) (a "C,W" string is accepted); ``axis``: NIfTI
-    slicing axis; ``stretch``: FITS stretch; ``mode``/``lut``: see :func:`colorize_medical`;
-    ``anonymize``: basic-profile de-identification of the Secondary Capture (PNG outputs carry
-    no patient data, but keep the input's file name in theirs).
+    slicing axis; ``stretch``: FITS stretch; ``mode``/``lut``: see :func:`colorize_medical`.
+
+    ``anonymize``: basic-profile de-identification of the Secondary Capture
+    (:func:`write_secondary_capture`), free-text fields and extensions dropped from the RGB NIfTI
+    (:func:`write_nifti_rgb`), and **neutral file names**: the stem is :func:`anonymous_stem` of
+    the new SOP Instance UID (``anon-`` + 16 hex digits; a random one for NIfTI and FITS) instead
+    of the input's file or folder name, which may name the patient. No mapping from inputs to
+    these names is written here (the caller may keep one: the paths are returned per input).
+
+    ``uncertainty``: also write the model's uncertainty map per frame/slice (realistic mode with a
+    classification model only; :mod:`tinct.uncertainty`): ``{stem}_uncertainty.png`` or
+    ``{stem}_uncertainty_0001.png``..., 16-bit grayscale PNG, 0 = certain, 65535 = uniform.
 
     Raises:
-        ImageError: unreadable input or unwritable output. ValueError: bad option.
+        ImageError: unreadable input or unwritable output. ValueError: bad option, or
+        ``uncertainty`` in pseudo mode or with a model without a colour distribution
+        (:class:`~tinct.models.base.NoColourDistributionError`, a ValueError).
     """
     _check_mode(mode, session)
+    if uncertainty:
+        if mode != "realistic":
+            raise ValueError("an uncertainty map is the model's: it needs realistic mode, not pseudo (a LUT)")
+        session.check_uncertainty()  # type: ignore[union-attr]
     window = parse_window(window)
     src = Path(src)
     out_dir = Path(out_dir) if out_dir is not None else src.parent
@@ -1237,18 +1444,38 @@ def colorize_medical_file(
     note = medical_note(mode, detail)
     written: list[Path] = []
     for stem, image in read_medical(src, window=window, axis=axis, stretch=stretch, max_pixels=max_pixels):
-        rgb = colorize_medical(session, image, mode, lut)
+        sc_uid = None
+        if image.kind == "dicom" and dicom_out:
+            from pydicom.uid import generate_uid
+
+            sc_uid = generate_uid()
+        if anonymize:
+            stem = anonymous_stem(sc_uid)
+        if uncertainty:
+            rgb, maps = colorize_medical_uncertainty(session, image)  # type: ignore[arg-type]
+            from tinct.uncertainty import uncertainty_note, write_uncertainty
+
+            written += write_uncertainty(maps, stem, out_dir, uncertainty_note(detail))
+        else:
+            rgb = colorize_medical(session, image, mode, lut)
         written += write_frames(rgb, out_dir / f"{stem}_color", fmt, note=note)
         if image.kind == "dicom" and dicom_out:
             sc = out_dir / f"{stem}_color.dcm"
             assert image.dataset is not None
             written.append(
                 write_secondary_capture(
-                    rgb, image.dataset, sc, anonymize, mode, detail, note=note, sources=image.sources
+                    rgb,
+                    image.dataset,
+                    sc,
+                    anonymize,
+                    mode,
+                    detail,
+                    note=note,
+                    sources=image.sources,
+                    sop_instance_uid=sc_uid,
                 )
             )
         if image.kind == "nifti" and nifti_out:
-            written.append(
-                write_nifti_rgb(rgb, image, out_dir / f"{stem}_color.nii.gz", medical_note(mode, detail, short=True))
-            )
+            short = medical_note(mode, detail, short=True)
+            written.append(write_nifti_rgb(rgb, image, out_dir / f"{stem}_color.nii.gz", short, anonymize))
     return written

@@ -4,7 +4,8 @@
     tinct colorize photos/ --backend onnx                      # or: load_model("lite", backend="onnx")
 
 What is exported is the model's ``predict_ab``, the same function :class:`tinct.api.Session`
-calls: normalised L (B, 1, H, W) in [-1, 1] with dynamic B, H and W (multiples of the model's
+calls: normalised L (B, 1, H, W) in [-1, 1] (a hint model's: L and its three hint channels,
+(B, 4, H, W), see :mod:`tinct.hints`) with dynamic B, H and W (multiples of the model's
 ``multiple``; the pipeline pads) -> ab in Lab units (B, 2, h, w) at the network's output
 resolution. For classification models this includes the annealed-mean decoding, with the
 temperature baked in as a constant at export; it is recorded in the file's metadata
@@ -92,6 +93,7 @@ def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model
         "tinct_arch": session.spec.arch,
         "tinct_kind": model.kind,
         "tinct_multiple": model.multiple,
+        "tinct_in_channels": getattr(model, "in_channels", 1),
         "tinct_working_size": session.spec.working_size,
         "tinct_weights_sha1": weights_sha1(session.spec.weights_path),
         "tinct_options": {k: v for k, v in model_options.items() if v is not None},
@@ -103,7 +105,7 @@ def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    example = torch.zeros(1, 1, 8 * model.multiple, 8 * model.multiple)
+    example = torch.zeros(1, getattr(model, "in_channels", 1), 8 * model.multiple, 8 * model.multiple)
     try:
         with warnings.catch_warnings():
             # the TorchScript-based exporter: the torch.export-based one needs onnxscript, and this
@@ -150,7 +152,8 @@ def _decode_meta(raw: dict[str, str]) -> dict[str, Any]:
 class OnnxPredictor:
     """``predict_ab`` of an exported model, run by onnxruntime on the CPU.
 
-    ``__call__(l_norm)`` takes a float tensor (B, 1, H, W) and returns ab (B, 2, h, w) float32 on
+    ``__call__(l_norm)`` takes a float tensor (B, C, H, W) (C: the file's ``tinct_in_channels``,
+    1, or 4 for a hint model) and returns ab (B, 2, h, w) float32 on
     the CPU, like :meth:`tinct.api.Session._predict` with the torch backend (within the tolerance
     in the module docstring). ``threads``: intra-op threads (default :func:`tinct.api.cpu_threads`).
     Thread-safe (onnxruntime sessions are); ``metadata`` holds the file's ``tinct_*`` entries.

@@ -12,17 +12,19 @@ gamut clipping: a colorizer changes hue and saturation, never structure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from tinct.color import lab_to_rgb8, luminance, normalize_l
+from tinct.hints import Hint, hint_channels
 
 STRIP_PIXELS = 1 << 20  #: pixels per strip of full-resolution work (bounds peak memory)
 
-#: a function from normalised L (1, 1, h, w) to ab in Lab units (1, 2, h', w')
+#: a function from normalised L (1, 1, h, w) to ab in Lab units (1, 2, h', w'); a hint model's
+#: gets L and its hint channels, (1, 4, h, w) (see :func:`predict_lowres`)
 AbPredictor = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -41,13 +43,18 @@ def resize_l(L: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 
 def predict_padded(predict: AbPredictor, l_norm: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Run ``predict`` on L padded (reflect) to a multiple of ``multiple``; crop the output back.
+    """Run ``predict`` on L padded (edge replicated) to a multiple of ``multiple``; crop the output back.
 
-    Returns ab at the network's output resolution, covering exactly the unpadded input.
+    Channels after the first (the hint channels of hint models) are padded with zeros: no hints
+    in the padding. Returns ab at the network's output resolution, covering exactly the unpadded input.
     """
     h, w = l_norm.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    x = F.pad(l_norm, (0, pw, 0, ph), mode="replicate") if (ph or pw) else l_norm
+    x = l_norm
+    if ph or pw:
+        x = F.pad(l_norm[:, :1], (0, pw, 0, ph), mode="replicate")
+        if l_norm.shape[1] > 1:
+            x = torch.cat([x, F.pad(l_norm[:, 1:], (0, pw, 0, ph))], 1)
     ab = predict(x)
     sy, sx = ab.shape[-2] / x.shape[-2], ab.shape[-1] / x.shape[-1]
     return ab[..., : max(1, round(h * sy)), : max(1, round(w * sx))]
@@ -161,17 +168,31 @@ def join_full_resolution(
 
 @torch.inference_mode()
 def predict_lowres(
-    L: torch.Tensor, predict: AbPredictor, multiple: int, working_size: int, device: torch.device | str = "cpu"
+    L: torch.Tensor,
+    predict: AbPredictor,
+    multiple: int,
+    working_size: int,
+    device: torch.device | str = "cpu",
+    hints: Sequence[Hint] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The model half of the pipeline: full-resolution L (H, W) -> (ab, L_guide).
 
     ``ab`` (2, h, w) is the model's prediction (Lab units) at its output resolution for L seen
-    at ``working_size``; ``L_guide`` (h, w) is L at that same resolution, for guided upsampling.
+    at ``working_size`` (plus any map channels ``predict`` adds, see :func:`colorize_pixels`);
+    ``L_guide`` (h, w) is L at that same resolution, for guided upsampling.
     Video stabilisation and guided methods work on these before :func:`join_full_resolution`.
+
+    ``hints``: None for models without hints (``predict`` gets L alone, (1, 1, h, w)); for a hint
+    model, the user's colour points in input pixels (maybe none): ``predict`` gets L and the hint
+    channels of :func:`tinct.hints.hint_channels`, (1, 4, h, w). A point off the image raises
+    :class:`tinct.hints.HintError`.
     """
     shape = working_shape(*L.shape, working_size)
     L_small = resize_l(L, shape)
-    ab = predict_padded(predict, normalize_l(L_small).to(device), multiple)[0].float().cpu()
+    x = normalize_l(L_small)
+    if hints is not None:
+        x = torch.cat([x, hint_channels(hints, (L.shape[0], L.shape[1]), shape)], 1)
+    ab = predict_padded(predict, x.to(device), multiple)[0].float().cpu()
     L_guide = F.interpolate(L_small, size=ab.shape[-2:], mode="area")[0, 0]
     return ab, L_guide
 
@@ -184,13 +205,25 @@ def colorize_pixels(
     working_size: int,
     device: torch.device | str = "cpu",
     guided: bool = True,
-) -> np.ndarray:
+    with_maps: bool = False,
+    hints: Sequence[Hint] | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Colorize one image (gray H x W or RGB H x W x 3, uint8/uint16) -> uint8 RGB (H, W, 3).
 
     The model sees L at ``working_size`` (short side, never upscaled); its ab is upsampled by
     the fast guided filter (or bilinearly with ``guided=False``) and joined with the image's own
     full-resolution L.
+
+    ``predict`` may return channels after ab: per-pixel maps such as the uncertainty of
+    :meth:`tinct.models.base.Colorizer.predict_ab_uncertainty`. Only ab colours the image; with
+    ``with_maps`` the maps are upsampled bilinearly to the input's size and returned as well:
+    ``(rgb, maps)``, maps float32 (K, H, W) (K = 0 when ``predict`` gives ab only).
+
+    ``hints``: the colour points of a hint model (see :func:`predict_lowres`); None for other models.
     """
     L = torch.from_numpy(luminance(pixels))
-    ab, L_guide = predict_lowres(L, predict, multiple, working_size, device)
-    return join_full_resolution(L, ab, L_guide if guided else None)
+    ab, L_guide = predict_lowres(L, predict, multiple, working_size, device, hints)
+    rgb = join_full_resolution(L, ab[:2], L_guide if guided else None)
+    if not with_maps:
+        return rgb
+    return rgb, upsample_ab(L, ab[2:], None).numpy()

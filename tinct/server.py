@@ -8,12 +8,21 @@ Endpoints (all errors are JSON ``{"error": "<one line>"}``, never a traceback):
 
 * ``POST /api/v1/colorize`` -- multipart field ``file`` (the image) and optional form fields
   ``model`` (registry name), ``format`` (jpg, png, webp; default: the input's where a browser can
-  show it, else PNG) and ``size`` (working size). Answers the colorized image.
+  show it, else PNG), ``size`` (working size), ``hints`` (colour points for a hint model: JSON
+  ``[{"x": .., "y": .., "color": "#rrggbb"}, ...]`` or ``[[x, y, "#rrggbb"], ...]`` in input
+  pixels, see :mod:`tinct.hints`) and ``reference`` (a colour image file whose colours are
+  transferred instead of the model's, by ``method`` reinhard or welsh). Answers the colorized image.
   400 empty or missing file; 413 body or pixel count above the limit; 415 not multipart, not an
   image content type, or not an image; 422 undecodable/truncated image or an invalid field
-  (unknown model, format, size); 503 queue full (with ``Retry-After``) or model unavailable;
-  504 the per-request time limit passed.
+  (unknown model, format, size, bad hints or hints off the image, hints to a model without
+  hints); 503 queue full (with ``Retry-After``) or model unavailable; 504 the per-request time
+  limit passed.
 * ``POST /colorize`` -- the same, kept as the seed's simple form endpoint.
+* DICOM and NIfTI uploads (found by content or name, :func:`tinct.medical.upload_kind`) go to the
+  same endpoints: answered as a PNG of one frame or slice, a DICOM Secondary Capture (``format``
+  dcm) or an RGB NIfTI (``format`` nii); fields ``window``, ``axis``, ``frame``, ``mode``, ``lut``,
+  ``anonymize`` (see :class:`MedicalForm`); the same limits and errors, checked per frame and for
+  all frames together.
 * ``GET /api/v1/models`` -- the registry as ``tinct models --json`` prints it (:func:`model_rows`).
 * ``GET /api/v1/info`` -- version, default model and the limits in force (the page reads them).
 * ``GET /healthz`` -- the process answers. ``GET /readyz`` -- 200 only once the default model is loaded.
@@ -44,7 +53,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,11 +64,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tinct import __version__
+from tinct.hints import Hint, HintError, parse_hints_json
 from tinct.io import ImageError, ImageTooLargeError, NotAnImageError, encode_image, output_format, read_image
 from tinct.registry import DEFAULT_MODEL, UnknownModelError, get_spec, model_rows
 
 if TYPE_CHECKING:
-    from tinct.api import Session
+    from tinct.api import Guidance, Session
 
 ASGIMessage = dict[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
@@ -147,14 +157,61 @@ class WorkQueue:
             return max(1, math.ceil(self._avg_s * self._in_use / self.threads))
 
 
+@dataclass(frozen=True)
+class GuidanceForm:
+    """A request's guidance fields, validated: colour ``hints`` for a hint model, or a
+    ``reference`` image (encoded bytes, decoded in the worker) transferred by ``method``."""
+
+    hints: tuple[Hint, ...] = ()
+    reference: bytes | None = None
+    method: str = "reinhard"
+
+
 @dataclass
 class Colorized:
-    """One colorized upload, encoded."""
+    """One colorized upload, encoded. ``filename`` and ``headers``: set for DICOM/NIfTI uploads
+    (the download name, and X-Tinct-* headers: mode, frames, the frame shown, the window)."""
 
     data: bytes
     fmt: str
     model: str
     seconds: float
+    filename: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+#: answers to DICOM and NIfTI uploads: ``format`` value -> answer kind -> (media type, extension)
+MEDICAL_OUTPUTS = {"png": "PNG", "dcm": "DICOM", "dicom": "DICOM", "nii": "NIFTI", "nii.gz": "NIFTI", "nifti": "NIFTI"}
+MEDICAL_ANSWERS = {
+    "PNG": ("image/png", ".png"),
+    "DICOM": ("application/dicom", ".dcm"),
+    "NIFTI": ("application/gzip", ".nii.gz"),
+}
+#: upload part content types accepted for DICOM and NIfTI besides the generic ones
+MEDICAL_CONTENT_TYPES = {"application/dicom", "application/gzip", "application/x-gzip", "application/x-nifti"}
+
+
+@dataclass(frozen=True)
+class MedicalForm:
+    """A DICOM or NIfTI request's fields, validated (:func:`_medical_form`).
+
+    ``output``: "PNG" (one frame or slice, ``frame``: 0-based, None = the middle one), "DICOM" (a
+    Secondary Capture of every frame; DICOM uploads only) or "NIFTI" (an RGB NIfTI of every slice,
+    gzipped, the input's affine; NIfTI uploads only). ``window``: "auto", "full" or (center, width);
+    ``axis``: NIfTI slicing axis; ``mode``: realistic (the model) or pseudo (built-in ``lut``);
+    ``anonymize``: basic-profile de-identification of a DICOM answer, free-text fields and
+    extensions dropped from a NIfTI answer, and a neutral download name (``anon-<hex>``) for
+    every answer; ``stem``: the download name's stem otherwise.
+    """
+
+    output: str = "PNG"
+    window: Any = "auto"
+    axis: int = 2
+    frame: int | None = None
+    mode: str = "realistic"
+    lut: str = "viridis"
+    anonymize: bool = False
+    stem: str = "image"
 
 
 def status_for(error: ImageError) -> int:
@@ -234,25 +291,121 @@ class Service:
         return view
 
     # work --------------------------------------------------------------------------------------
-    def _colorize(self, data: bytes, name: str, size: int | None, fmt: str | None) -> Colorized:
+    def _guidance(self, form: GuidanceForm) -> Guidance:
+        """Worker thread: the request's guidance, its reference image decoded under the pixel limit."""
+        from tinct.api import Guidance, _as_rgb8
+
+        ref = None
+        if form.reference is not None:
+            try:
+                ref = _as_rgb8(form.reference, "reference", max_pixels=self.limits.max_pixels)[..., :3]
+            except ImageError as e:
+                raise type(e)(f"reference image: {e}") from None
+        return Guidance(reference=ref, method=form.method, hints=list(form.hints))
+
+    def _colorize(
+        self, data: bytes, name: str, size: int | None, fmt: str | None, form: GuidanceForm | None = None
+    ) -> Colorized:
         """Worker thread: decode (pixel limit from the header), colorize, encode."""
         t0 = time.perf_counter()
         session = self.session(name, size)
         img = read_image(data, max_pixels=self.limits.max_pixels)
         out_fmt = output_format(img.format, fmt)
         out_fmt = out_fmt if out_fmt in MEDIA_TYPES else "PNG"
-        rgb, alpha = session.colorize_loaded(img)
+        guidance = self._guidance(form) if form is not None else None
+        rgb, alpha = session.colorize_loaded(img, guidance)
         try:
             body = encode_image(
-                rgb, out_fmt, alpha=alpha, exif=img.exif, note=session.provenance(), dpi=img.info.get("dpi")
+                rgb, out_fmt, alpha=alpha, exif=img.exif, note=session.provenance(guidance), dpi=img.info.get("dpi")
             )
         except (OSError, ValueError) as e:  # e.g. WebP is limited to 16383 px a side
             w, h = img.size
             raise ImageError(f"cannot write a {w}x{h} result as {out_fmt} ({e}); ask for another format") from None
         return Colorized(body, out_fmt, session.name, time.perf_counter() - t0)
 
-    async def colorize(self, data: bytes, name: str, size: int | None, fmt: str | None) -> Colorized:
+    def _colorize_medical(self, data: bytes, kind: str, name: str, size: int | None, form: MedicalForm) -> Colorized:
+        """Worker thread: read a DICOM object or a NIfTI volume (``kind``), colorize, encode.
+
+        Limits: each frame or slice at most ``max_pixels`` and all of them together too (checked
+        from the header, before decoding; a gzipped NIfTI may expand to 8 bytes a voxel of that);
+        above them ImageTooLargeError (413). The whole object or volume is windowed together; a PNG
+        answer colorizes only the frame shown. Unreadable or corrupt input: ImageError (415 not
+        DICOM/NIfTI at all, else 422); without pydicom/nibabel on the server: HTTP 415.
+        """
+        from dataclasses import replace
+
+        from tinct import medical
+
+        t0 = time.perf_counter()
+        session = self.session(name, size) if form.mode == "realistic" else None
+        detail = session.name if session is not None else form.lut
+        limit = self.limits.max_pixels
+        headers = {"X-Tinct-Mode": form.mode}
+        label = "DICOM" if kind == "dicom" else "NIfTI"
+        try:
+            try:
+                if kind == "dicom":
+                    image = medical.read_dicom(data, form.window, max_pixels=limit, max_total=limit)
+                else:
+                    image = medical.read_nifti(data, form.axis, form.window, max_pixels=limit, max_total=limit)
+            except (ImageError, ImportError, HTTPException):
+                raise
+            except Exception as e:  # noqa: BLE001 - corrupt client data the readers did not foresee: 422, not 500
+                log.warning("unreadable %s upload", kind, exc_info=e)
+                raise ImageError(f"upload: cannot read this {label} file: {medical._one_line(e)}") from None
+            n = len(image.frames)
+            headers["X-Tinct-Frames"] = str(n)
+            headers["X-Tinct-Window"] = image.window.encode("ascii", "replace").decode()[:200]
+            uid = None
+            if form.output == "PNG":
+                index = n // 2 if form.frame is None else form.frame
+                if not 0 <= index < n:
+                    what = "frame" if kind == "dicom" else "slice"
+                    raise ImageError(f"{what} {index} does not exist: the upload has {n} ({what}s 0 to {n - 1})")
+                headers["X-Tinct-Frame"] = str(index)
+                one = replace(image, frames=[image.frames[index]])
+                rgb = medical.colorize_medical(session, one, form.mode, form.lut)
+                body = encode_image(rgb[0], "PNG", note=medical.medical_note(form.mode, detail))
+            elif form.output == "DICOM":
+                from pydicom.uid import generate_uid
+
+                assert image.dataset is not None
+                rgb = medical.colorize_medical(session, image, form.mode, form.lut)
+                uid = generate_uid()
+                body = medical.encode_secondary_capture(
+                    rgb, image.dataset, form.anonymize, form.mode, detail, sources=image.sources, sop_instance_uid=uid
+                )
+            else:
+                rgb = medical.colorize_medical(session, image, form.mode, form.lut)
+                note = medical.medical_note(form.mode, detail, short=True)
+                body = medical.encode_nifti_rgb(rgb, image, note, form.anonymize)
+        except ImportError as e:
+            msg = f"this server cannot read {label} files (install tinct[medical]): {e}"
+            raise HTTPException(415, msg) from None
+        except ValueError as e:  # e.g. a window the data cannot take
+            raise ImageError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        ext = MEDICAL_ANSWERS[form.output][1]
+        stem = medical.anonymous_stem(uid) if form.anonymize else form.stem
+        return Colorized(body, form.output, detail, time.perf_counter() - t0, f"{stem}_color{ext}", headers)
+
+    async def colorize(
+        self, data: bytes, name: str, size: int | None, fmt: str | None, form: GuidanceForm | None = None
+    ) -> Colorized:
         """Admit, run off the event loop under the time limit, and map failures to HTTP errors.
+
+        ``form``: the request's colour hints or reference image (None: the model alone). Hints off
+        the image answer 422.
+        """
+        return await self.run(self._colorize, data, name, size, fmt, form)
+
+    async def colorize_medical(
+        self, data: bytes, kind: str, name: str, size: int | None, form: MedicalForm
+    ) -> Colorized:
+        """The same as :meth:`colorize` for a DICOM or NIfTI upload (``kind``), see :meth:`_colorize_medical`."""
+        return await self.run(self._colorize_medical, data, kind, name, size, form)
+
+    async def run(self, work: Callable[..., Colorized], *args: Any) -> Colorized:
+        """Admit ``work(*args)``, run it in a worker thread under the time limit, map failures to HTTP errors.
 
         The queue slot is held until the worker thread really ends (a job that timed out still
         occupies its slot until it finishes), so the queue bounds the work actually in flight.
@@ -268,7 +421,7 @@ class Service:
             self.start()
         assert self._executor is not None
         started = time.perf_counter()
-        future: Future[Colorized] = self._executor.submit(self._colorize, data, name, size, fmt)
+        future: Future[Colorized] = self._executor.submit(work, *args)
         future.add_done_callback(lambda f: self.queue.release(None if f.cancelled() else time.perf_counter() - started))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.limits.timeout_s)
@@ -279,6 +432,8 @@ class Service:
         except ImageError as e:
             msg = str(e).replace("; raise it with --max-pixels", "")  # a CLI hint, not for web users
             raise HTTPException(status_for(e), msg) from None
+        except HintError as e:  # a point off the image (the rest is checked before admission)
+            raise HTTPException(422, str(e)) from None
 
 
 # ASGI middleware ----------------------------------------------------------------------------------
@@ -423,29 +578,79 @@ async def colorize_upload(
     size: Annotated[
         int | None, Form(description="Working size: the short side the model sees (default: the model's).")
     ] = None,
+    hints: Annotated[
+        str | None,
+        Form(
+            description='Colour points for a hint model, JSON: [{"x": 120, "y": 48, "color": "#3366cc"}, ...] '
+            'or [[x, y, "#rrggbb"], ...]; x, y in pixels of the input image.'
+        ),
+    ] = None,
+    reference: Annotated[
+        UploadFile | None, File(description="A colour image whose colours are transferred (replaces the model).")
+    ] = None,
+    method: Annotated[
+        str | None, Form(description="How the reference's colours are transferred: reinhard (default) or welsh.")
+    ] = None,
+    window: Annotated[
+        str | None, Form(description="DICOM/NIfTI: the window, auto (default), full or CENTER,WIDTH (e.g. 40,400).")
+    ] = None,
+    axis: Annotated[int | None, Form(description="NIfTI: the slicing axis, 0, 1 or 2 (default 2).")] = None,
+    frame: Annotated[
+        int | None,
+        Form(description="DICOM/NIfTI: the frame or slice answered as PNG, from 0 (default: the middle one)."),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        Form(description="DICOM/NIfTI: realistic (the model; default) or pseudo (a look-up table's colour)."),
+    ] = None,
+    lut: Annotated[
+        str | None, Form(description="DICOM/NIfTI, pseudo mode: a built-in look-up table (default viridis).")
+    ] = None,
+    anonymize: Annotated[
+        bool | None,
+        Form(
+            description="DICOM/NIfTI: de-identify a DICOM answer (basic profile) or a NIfTI answer's free text, "
+            "and give any answer a neutral download name."
+        ),
+    ] = None,
 ) -> Response:
     """POST /api/v1/colorize and /colorize: validate the form, colorize, answer the image."""
     service: Service = request.app.state.service
     if file is None:
         raise HTTPException(400, "no file: send the image in the multipart form field 'file'")
     part_type = (file.content_type or "").split(";", 1)[0].strip().lower()
-    if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES):
-        raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image file")
+    if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES | MEDICAL_CONTENT_TYPES):
+        raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM or NIfTI file")
     name = model or service.model
     fmt = (fmt or "").lower().lstrip(".") or None
     try:
         get_spec(name)
     except UnknownModelError as e:
         raise HTTPException(422, str(e)) from None
-    if fmt is not None and fmt not in OUTPUT_FORMATS:
-        raise HTTPException(422, f"unsupported output format {fmt!r}; use one of jpg, png, webp")
+    if fmt is not None and fmt not in OUTPUT_FORMATS and fmt not in MEDICAL_OUTPUTS:
+        raise HTTPException(
+            422, f"unsupported output format {fmt!r}; use one of jpg, png, webp (images; DICOM/NIfTI: png, dcm, nii)"
+        )
     max_size = service.limits.max_working_size
     if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
         raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
+    form = await _guidance_form(name, hints, reference, method)
     data = await file.read()
     if not data:
         raise HTTPException(400, "empty file (0 bytes)")
-    out = await service.colorize(data, name, size, fmt)
+    from tinct.medical import upload_kind
+
+    kind = upload_kind(data, file.filename)
+    fields = {"window": window, "axis": axis, "frame": frame, "mode": mode, "lut": lut, "anonymize": anonymize}
+    if kind is not None:
+        medical = _medical_form(kind, fmt, form, file.filename, **fields)
+        return _medical_response(await service.colorize_medical(data, kind, name, size, medical))
+    given = [k for k, v in fields.items() if v is not None]
+    if given:
+        raise HTTPException(422, f"{', '.join(given)}: for DICOM and NIfTI uploads only, not ordinary images")
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        raise HTTPException(422, f"format {fmt} is for DICOM and NIfTI uploads; use jpg, png or webp for images")
+    out = await service.colorize(data, name, size, fmt, form)
     filename = f"{safe_stem(file.filename)}_color{EXTENSIONS[out.fmt]}"
     return Response(
         out.data,
@@ -457,6 +662,95 @@ async def colorize_upload(
             "Server-Timing": f"colorize;dur={out.seconds * 1000:.1f}",
         },
     )
+
+
+def _medical_form(
+    kind: str,
+    fmt: str | None,
+    guidance: GuidanceForm | None,
+    filename: str | None,
+    window: str | None = None,
+    axis: int | None = None,
+    frame: int | None = None,
+    mode: str | None = None,
+    lut: str | None = None,
+    anonymize: bool | None = None,
+) -> MedicalForm:
+    """The fields of a DICOM or NIfTI (``kind``) upload, validated (HTTPException 422 with one line)."""
+    from tinct.guided import BUILTIN_LUTS
+    from tinct.medical import MODES, parse_window
+
+    if guidance is not None:
+        raise HTTPException(422, "hints and reference images are for ordinary images, not DICOM or NIfTI uploads")
+    output = MEDICAL_OUTPUTS.get(fmt or "png")
+    if output is None:
+        raise HTTPException(422, f"a {kind.upper()} upload is answered as png, dcm or nii (lossless), not {fmt}")
+    if (output, kind) in (("DICOM", "nifti"), ("NIFTI", "dicom")):
+        raise HTTPException(422, f"format {fmt} is for {'DICOM' if output == 'DICOM' else 'NIfTI'} uploads only")
+    if frame is not None and (output != "PNG" or frame < 0):
+        raise HTTPException(422, "frame is a frame or slice number (from 0) and applies to PNG answers only")
+    if axis is not None and (kind != "nifti" or axis not in (0, 1, 2)):
+        raise HTTPException(422, "axis is 0, 1 or 2 and applies to NIfTI uploads only")
+    mode = (mode or "realistic").lower()
+    if mode not in MODES:
+        raise HTTPException(422, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if lut is not None and (mode != "pseudo" or lut.lower() not in BUILTIN_LUTS):
+        raise HTTPException(422, f"lut is for pseudo mode and one of {', '.join(BUILTIN_LUTS)}")
+    try:
+        spec = parse_window(window or "auto")
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = name[:-3] if name.lower().endswith(".nii.gz") else name
+    lut = (lut or "viridis").lower()
+    return MedicalForm(output, spec, 2 if axis is None else axis, frame, mode, lut, bool(anonymize), safe_stem(name))
+
+
+def _medical_response(out: Colorized) -> Response:
+    """The answer to a DICOM or NIfTI upload (see :class:`MedicalForm`)."""
+    return Response(
+        out.data,
+        media_type=MEDICAL_ANSWERS[out.fmt][0],
+        headers={
+            "Content-Disposition": f'inline; filename="{out.filename}"',
+            "Cache-Control": "no-store",
+            "X-Tinct-Model": out.model,
+            "Server-Timing": f"colorize;dur={out.seconds * 1000:.1f}",
+            **out.headers,
+        },
+    )
+
+
+async def _guidance_form(
+    name: str, hints: str | None, reference: UploadFile | None, method: str | None
+) -> GuidanceForm | None:
+    """The guidance fields of a colorize request, validated (HTTPException 422 / 415 / 400); None if none."""
+    from tinct.api import METHODS
+
+    points: list[Hint] = []
+    if hints and hints.strip():
+        try:
+            points = parse_hints_json(hints, "hints")
+        except HintError as e:
+            raise HTTPException(422, str(e)) from None
+        if points and not get_spec(name).takes_hints:
+            raise HTTPException(422, f"model {name!r} does not take colour hints; choose a hint model")
+    if reference is None:
+        if method:
+            raise HTTPException(422, "method applies to a reference image: send one in the field 'reference'")
+        return GuidanceForm(tuple(points)) if points else None
+    if points:
+        raise HTTPException(422, "give colour hints or a reference image, not both")
+    method = (method or "reinhard").lower()
+    if method not in METHODS:
+        raise HTTPException(422, f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    part_type = (reference.content_type or "").split(";", 1)[0].strip().lower()
+    if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES):
+        raise HTTPException(415, f"unsupported reference content type {part_type!r}: upload an image file")
+    data = await reference.read()
+    if not data:
+        raise HTTPException(400, "empty reference file (0 bytes)")
+    return GuidanceForm(reference=data, method=method)
 
 
 def create_app(
@@ -523,11 +817,16 @@ def create_app(
         return JSONResponse({"error": "internal server error (logged on the server)"}, 500)
 
     colorize_responses: dict[int | str, dict[str, Any]] = {
-        200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The colorized image."},
+        200: {
+            "content": {t: {} for t in [*MEDIA_TYPES.values(), "application/dicom", "application/gzip"]},
+            "description": "The colorized image (DICOM/NIfTI uploads: a PNG, a Secondary Capture or an RGB NIfTI).",
+        },
         400: {"description": "No file, or an empty one."},
         413: {"description": "Body or image (pixels) above this server's limit."},
         415: {"description": "Not multipart, not an image content type, or not an image."},
-        422: {"description": "Undecodable or truncated image; unknown model; invalid format or size."},
+        422: {
+            "description": "Undecodable or truncated image; unknown model; invalid format, size, hints or method."
+        },
         503: {"description": "Queue full (see Retry-After) or model unavailable."},
         504: {"description": "Not done within the per-request time limit."},
     }
@@ -542,8 +841,9 @@ def create_app(
             summary=summary,
             description=(
                 "Send the image as multipart/form-data in the field `file`; the optional fields choose the model, "
-                "the output format and the working size. Answers the colorized image (same size, the input's "
-                "luminance kept, alpha passed through) or a JSON error."
+                "the output format and the working size, give colour hints to a hint model (`hints`) or a "
+                "reference image whose colours are transferred (`reference`, `method`). Answers the colorized "
+                "image (same size, the input's luminance kept, alpha passed through) or a JSON error."
             ),
             response_class=Response,
             responses=colorize_responses,

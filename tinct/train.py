@@ -5,6 +5,10 @@ Read it top to bottom: config -> data -> model, optimizer, schedule -> (resume) 
 fp16 safetensors export. Runs are reproducible: the model init, the data order and every
 augmentation are drawn from the seed and the step, so ``--resume`` continues exactly.
 
+Models that take user colour hints (``takes_hints``, :mod:`tinct.models.hints`) get, with each
+batch, random hints taken from the truth (:func:`simulate_hints`, drawn from a generator seeded by
+the run's seed, the step and the rank, so resuming stays exact); the loss is unchanged.
+
 Distributed: the same loop runs unchanged under ``torchrun`` (one process per GPU, or several
 CPU processes), which :func:`init_distributed` detects from the environment (``WORLD_SIZE``,
 ``RANK``, ``LOCAL_RANK``): the process group uses nccl on GPUs and gloo on the CPU, the networks
@@ -39,6 +43,7 @@ from torch.utils.data import DataLoader, Sampler
 from tinct.checkpoint import atomic_save_tensors, load_training_state, save_training_state
 from tinct.color import AB_SCALE, normalize_l, rgb_to_lab
 from tinct.data import CropDataset, collate_skip_none
+from tinct.hints import HINT_CHANNELS, HINT_PATCH, patch_span
 from tinct.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.registry import build_architecture
 
@@ -77,6 +82,7 @@ class TrainConfig:
     gan_mode: str | None = None  #: adversarial models: "vanilla" or "lsgan" (default: the model's)
     pretrain_steps: int | None = None  #: adversarial models: G-only steps (default: the model's epochs)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None  #: safetensors weights to start from (fine-tuning; see :func:`init_weights`)
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
@@ -88,6 +94,48 @@ class TrainConfig:
         if unknown:
             raise TrainingError(f"unknown config keys in {path}: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+def init_weights(model: torch.nn.Module, path: str | Path) -> list[str]:
+    """Initialise ``model`` from the weights in ``path`` (safetensors, fp16 or fp32): fine-tuning.
+
+    Tensors of the same shape are copied. A tensor that is larger only in its input-channel
+    dimension (dim 1: e.g. a first convolution that now also takes hint channels) gets the old
+    weights in its first channels and zeros in the new ones, so the network starts out computing
+    what the old one did. Returns the names of the tensors that were widened this way. Raises
+    :class:`TrainingError` for a missing or unreadable file or any other mismatch.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        src = load_file(str(path))
+    except (OSError, SafetensorError) as e:
+        raise TrainingError(f"cannot read init weights {path}: {e}") from None
+    own = model.state_dict()
+    problems = [f"missing {k}" for k in own if k not in src] + [f"unexpected {k}" for k in src if k not in own]
+    widened = []
+    for key, dst in own.items():
+        if key not in src:
+            continue
+        t = src[key].to(dst.dtype)
+        if t.shape == dst.shape:
+            own[key] = t
+        elif t.ndim == dst.ndim >= 2 and t.shape[1] < dst.shape[1] and _same_but_dim1(t.shape, dst.shape):
+            wide = torch.zeros_like(dst)
+            wide[:, : t.shape[1]] = t
+            own[key] = wide
+            widened.append(key)
+        else:
+            problems.append(f"{key}: {tuple(t.shape)} in the file, {tuple(dst.shape)} in the model")
+    if problems:
+        raise TrainingError(f"init weights {path} do not fit {type(model).__name__}: " + "; ".join(problems[:5]))
+    model.load_state_dict(own)
+    return widened
+
+
+def _same_but_dim1(a: torch.Size, b: torch.Size) -> bool:
+    return (a[0], *a[2:]) == (b[0], *b[2:])
 
 
 def pick_device(name: str) -> torch.device:
@@ -180,6 +228,53 @@ def lab_batch(rgb_u8: torch.Tensor, device: torch.device) -> tuple[torch.Tensor,
     return normalize_l(lab[:, :1]), lab[:, 1:]
 
 
+def hint_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The CPU generator the hints of one step (on one rank) are drawn from: a function of its arguments."""
+    state = np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def simulate_hints(
+    ab: torch.Tensor,
+    generator: torch.Generator,
+    p_none: float = 0.125,
+    p_stop: float = 0.125,
+    max_points: int = 24,
+    patch_sizes: tuple[int, ...] = (1, 2, 3, 4, 5),
+    points: int | None = None,
+) -> torch.Tensor:
+    """Random user hints taken from the truth: the hint channels of :mod:`tinct.models.hints`.
+
+    ``ab``: the true ab (B, 2, H, W) in Lab units. Returns (B, 3, H, W) on ``ab``'s device:
+    a / 110, b / 110 and the mask. Per image, no hint with probability ``p_none`` (so the model
+    stays a good automatic colorizer); otherwise n hints, n geometric on 1, 2, ... with stopping
+    probability ``p_stop`` (mean about 1 / p_stop), at most ``max_points`` (Zhang et al. 2017).
+    ``points`` fixes n for every image instead (validation). Each hint is a square of a side drawn
+    from ``patch_sizes`` (placed as :func:`tinct.hints.patch_span` places inference hints) around a
+    uniformly random pixel, holding the mean true ab of the square, mask 1 on it; later squares
+    overwrite earlier ones. Every number is drawn from ``generator`` (CPU), in image order.
+    """
+    B, _, H, W = ab.shape
+    truth = ab.detach().float().cpu()
+    out = torch.zeros(B, HINT_CHANNELS, H, W)
+    for i in range(B):
+        if points is not None:
+            n = points
+        elif float(torch.rand((), generator=generator)) < p_none:
+            continue
+        else:
+            u = float(torch.rand((), generator=generator))
+            n = min(max_points, max(1, math.ceil(math.log(max(u, 1e-12)) / math.log(1 - p_stop))))
+        ys = torch.randint(0, H, (n,), generator=generator).tolist()
+        xs = torch.randint(0, W, (n,), generator=generator).tolist()
+        sides = torch.randint(0, len(patch_sizes), (n,), generator=generator).tolist()
+        for y, x, k in zip(ys, xs, sides, strict=True):
+            rows, cols = patch_span(y, patch_sizes[k], H), patch_span(x, patch_sizes[k], W)
+            out[i, :2, rows, cols] = truth[i, :, rows, cols].mean(dim=(1, 2), keepdim=True) / AB_SCALE
+            out[i, 2, rows, cols] = 1.0
+    return out.to(ab.device)
+
+
 class Objective:
     """The loss of a model kind, with what it needs (the bin prior for classification)."""
 
@@ -234,36 +329,45 @@ class Objective:
         else:
             loss = F.smooth_l1_loss(out, ab_t, beta=0.05)
         if self.perceptual is not None and l_norm is not None:
-            l_small = F.adaptive_avg_pool2d(l_norm, out.shape[-2:])
+            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], out.shape[-2:])
             loss = loss + self.perceptual_weight * self.perceptual(l_small, out, ab_t)
         return loss
 
 
 @torch.no_grad()
 def validate(model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
-    """PSNR of model and gray on centre crops (ab upsampled bilinearly; quick training signal)."""
+    """PSNR of model and gray on centre crops (ab upsampled bilinearly; quick training signal).
+
+    A hint model is scored without hints (``val_psnr``) and with 10 hints from the truth
+    (``val_psnr_hints10``, the same points every validation: seeded by the image index).
+    """
     from tinct.color import lab_to_rgb
 
     model.eval()
-    psnr, psnr_gray = [], []
+    hinted = getattr(model, "takes_hints", False)
+    psnr, psnr_gray, psnr_hints = [], [], []
     for i in range(min(cfg.val_images, len(val_ds))):
         t = val_ds[i]
         if t is None:
             continue
         rgb = t[None].to(device).float() / 255.0
-        l_norm, _ = lab_batch(t[None], device)
-        ab = model.predict_ab(l_norm)
-        ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+        l_norm, ab_true = lab_batch(t[None], device)
         L = (l_norm + 1) * 50
-        for pred, store in (
-            (lab_to_rgb(torch.cat([L, ab], 1)), psnr),
-            (lab_to_rgb(torch.cat([L, ab * 0], 1)), psnr_gray),
-        ):
+        preds = [(model.predict_ab(l_norm), psnr), (torch.zeros_like(ab_true), psnr_gray)]
+        if hinted:
+            hints = simulate_hints(ab_true, torch.Generator().manual_seed(i), points=10, patch_sizes=(HINT_PATCH,))
+            preds.append((model.predict_ab(torch.cat([l_norm, hints], 1)), psnr_hints))
+        for ab, store in preds:
+            ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+            pred = lab_to_rgb(torch.cat([L, ab], 1))
             mse = ((pred * 255).round() - rgb * 255).pow(2).mean().clamp_min(1e-10)
             store.append(float(10 * torch.log10(255**2 / mse)))
     model.train()
     p, g = float(np.mean(psnr)), float(np.mean(psnr_gray))
-    return {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
+    scores = {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
+    if hinted:
+        scores["val_psnr_hints10"] = float(np.mean(psnr_hints))
+    return scores
 
 
 def lr_lambda(cfg: TrainConfig, total: int, start: int = 0, scale_before: float = 1.0):
@@ -300,6 +404,7 @@ class SupervisedStep:
         self.modules: dict[str, torch.nn.Module] = {}
 
     def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One step on the model's input ``l_norm`` (normalised L, plus a hint model's hint channels)."""
         loss = self.objective(self.model(l_norm), ab, l_norm)
         _check_finite({"loss": loss}, step)
         self.opt.zero_grad(set_to_none=True)
@@ -353,7 +458,7 @@ class AdversarialStep:
             self.sched_d.step()
             return losses
         mode = self.hp.gan_mode
-        l_small = F.adaptive_avg_pool2d(l_norm, fake.shape[-2:])
+        l_small = F.adaptive_avg_pool2d(l_norm[:, :1], fake.shape[-2:])
         real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, fake.shape[-2:]) / AB_SCALE], 1)
         loss_d = discriminator_loss(self.disc(real), self.disc(torch.cat([l_small, fake.detach()], 1)), mode)
         self.opt_d.zero_grad(set_to_none=True)
@@ -400,7 +505,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = build_architecture(cfg.model, **cfg.model_kwargs).to(device)
+    model = build_architecture(cfg.model, **cfg.model_kwargs)
+    if cfg.init and not (resume and ckpt_path.exists()):
+        init_weights(model, cfg.init)
+    model = model.to(device)
     step, prior = 0, None
     if resume and ckpt_path.exists():  # the bin prior is part of the state: load it first
         from safetensors import safe_open
@@ -419,6 +527,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         if main:
             print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
     extras = {"prior": objective.prior} if model.kind == "classification" else {}
+    takes_hints = bool(getattr(model, "takes_hints", False))
 
     def checkpoint(at_step: int) -> None:
         save_training_state(
@@ -457,6 +566,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             step += 1
             continue
         l_norm, ab = lab_batch(batch, device)
+        if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
+            l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
         try:
             losses = trainer(step, l_norm, ab)
         except TrainingError as e:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from tinct.color import AB_SCALE
+
+
+class NoColourDistributionError(ValueError):
+    """An uncertainty map was asked of a model without a colour distribution (a regression model)."""
 
 
 class Colorizer(nn.Module):
@@ -16,6 +22,9 @@ class Colorizer(nn.Module):
         ``"classification"`` (``forward`` returns logits over the ab bins of
         :class:`tinct.quantize.ABQuantizer`).
       * ``multiple``: H and W given to ``forward`` must be multiples of it (the pipeline pads).
+      * ``takes_hints`` / ``in_channels``: a model that takes user colour hints (True / 4) gets
+        normalised L plus three hint channels (a / 110, b / 110, mask; see
+        :mod:`tinct.models.hints`); it must also accept L alone, as "no hints".
 
     ``predict_ab`` is the single inference entry point: it returns ab in Lab units at whatever
     resolution the network produces (the pipeline upsamples it, guided by full-resolution L).
@@ -23,9 +32,27 @@ class Colorizer(nn.Module):
 
     kind: str = "regression"
     multiple: int = 8
+    takes_hints: bool = False
+    in_channels: int = 1
+
+    @property
+    def has_distribution(self) -> bool:
+        """True when the network predicts a colour distribution per pixel (and so has an uncertainty map)."""
+        return False
 
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return self(l_norm).float() * AB_SCALE
+
+    def predict_ab_uncertainty(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """ab in Lab units plus a per-pixel uncertainty in [0, 1]: (B, 3, h, w), one forward pass.
+
+        Only models with a colour distribution (:attr:`has_distribution`) have one; a regression
+        model predicts a single colour per pixel and raises :class:`NoColourDistributionError`.
+        """
+        raise NoColourDistributionError(
+            f"{type(self).__name__} is a regression model: it predicts one colour per pixel, not a colour "
+            "distribution, so it has no uncertainty map (use a classification model, e.g. lite)"
+        )
 
 
 class ClassificationColorizer(Colorizer):
@@ -44,8 +71,24 @@ class ClassificationColorizer(Colorizer):
     def num_bins(self) -> int:
         return self.quantizer.q
 
+    @property
+    def has_distribution(self) -> bool:
+        return True
+
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return self.quantizer.annealed_mean(self(l_norm), self.temperature)
+
+    def predict_ab_uncertainty(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w): the annealed-mean ab (exactly :meth:`predict_ab`'s) and the normalised entropy.
+
+        The entropy is that of the predicted distribution softmax(logits) (temperature 1: the
+        distribution the network was trained to predict, not the annealed one used for decoding),
+        divided by log(Q): 0 = all mass on one ab bin, 1 = uniform over the Q bins.
+        """
+        logits = self(l_norm)
+        ab = self.quantizer.annealed_mean(logits, self.temperature)
+        u = (self.quantizer.entropy(logits) / math.log(self.num_bins)).clamp(0.0, 1.0)
+        return torch.cat([ab, u[:, None].to(ab.dtype)], 1)
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:

@@ -1,4 +1,5 @@
-// tinct web page: pick or drop an image, POST it to /api/v1/colorize, compare before/after.
+// tinct web page: pick or drop an image, POST it to /api/v1/colorize, compare before/after;
+// optionally guide the colours with colour points (hint models) or a reference image.
 // Plain JavaScript, no framework, no external asset: the page works offline under a strict CSP.
 "use strict";
 
@@ -12,11 +13,17 @@
     work: $("work"), compare: $("compare"), before: $("before"), after: $("after"), slider: $("slider"),
     busyText: $("busy-text"), cancel: $("cancel"), meta: $("meta"),
     again: $("again"), reset: $("new"), download: $("download"),
+    hintColor: $("hint-color"), hintPlace: $("hint-place"), hintClear: $("hint-clear"), hintCount: $("hint-count"),
+    hintHelp: $("hint-help"), hintLayer: $("hint-layer"), reference: $("reference"), method: $("method"),
+    referenceClear: $("reference-clear"),
   };
 
   const state = {
     file: null, originalURL: null, resultURL: null, grayURL: null,
     controller: null, timer: null, info: null, models: [], hasResult: false,
+    // colour points in the input image's pixels ({x, y, color: "#rrggbb"}), the reference image file,
+    // whether clicks on the image add points, and whether the guidance changed since the last run
+    hints: [], reference: null, placing: false, dirty: false,
   };
 
   const TITLES = {
@@ -67,7 +74,7 @@
     el.model.replaceChildren(...state.models.map((m) => {
       const opt = document.createElement("option");
       opt.value = m.name;
-      opt.textContent = m.default ? `${m.name} (default)` : m.name;
+      opt.textContent = (m.default ? `${m.name} (default)` : m.name) + (m.takes_hints ? " · colour points" : "");
       opt.selected = m.default;
       return opt;
     }));
@@ -83,6 +90,102 @@
     if (m.val_psnr != null) bits.push(`validation PSNR ${m.val_psnr.toFixed(2)} dB`);
     el.modelDesc.textContent = bits.join(" · ");
     el.size.placeholder = String(m.working_size);
+    updateGuide();
+  }
+
+  // ---- colour points and reference image -------------------------------------------------
+  function selectedModel() {
+    const name = el.model.value || (state.models.find((m) => m.default) || {}).name;
+    return state.models.find((m) => m.name === name);
+  }
+
+  // Points are sent only to a model that takes them, and never together with a reference image.
+  function hintsUsable() {
+    const m = selectedModel();
+    return Boolean(m && m.takes_hints) && !state.reference;
+  }
+
+  function updateGuide() {
+    const usable = hintsUsable();
+    if (!usable && state.placing) setPlacing(false);
+    el.hintPlace.disabled = !usable || !state.hasResult;
+    el.hintClear.disabled = state.hints.length === 0;
+    const n = state.hints.length;
+    el.hintCount.textContent = n ? `${n} point${n > 1 ? "s" : ""}${usable ? "" : " (not used)"}` : "no points";
+    if (state.reference) {
+      el.hintHelp.textContent = "A reference image is chosen: its colours are used, not the points.";
+    } else if (!usable) {
+      el.hintHelp.textContent = "The chosen model takes no colour points; choose one marked “colour points”.";
+    } else {
+      el.hintHelp.textContent = "Press “Add points”, then click the image to give that spot this colour " +
+        "(click a point again to remove it); “Done” colorizes with them.";
+    }
+    el.referenceClear.disabled = !state.reference;
+    drawHints();
+  }
+
+  function setPlacing(on) {
+    state.placing = on;
+    el.hintPlace.setAttribute("aria-pressed", String(on));
+    el.hintPlace.textContent = on ? "Done" : "Add points";
+    el.compare.classList.toggle("placing", on);
+    drawHints();
+  }
+
+  // Each point is a small button over the image, in the colour it asks for.
+  function drawHints() {
+    const w = el.after.naturalWidth;
+    const h = el.after.naturalHeight;
+    const dots = !w || !h ? [] : state.hints.map((p, i) => {
+      const dot = document.createElement("button");
+      dot.type = "button";
+      dot.className = "hint-dot";
+      dot.tabIndex = state.placing ? 0 : -1;
+      dot.dataset.index = String(i);
+      dot.style.left = `${((p.x + 0.5) / w) * 100}%`;
+      dot.style.top = `${((p.y + 0.5) / h) * 100}%`;
+      dot.style.setProperty("--dot", p.color);
+      dot.title = `${p.color} at x ${p.x}, y ${p.y}` + (state.placing ? " (click to remove)" : "");
+      dot.setAttribute("aria-label", dot.title);
+      return dot;
+    });
+    el.hintLayer.replaceChildren(...dots);
+  }
+
+  // A click while placing: on a point removes it, elsewhere on the image adds one there, in the
+  // pixel coordinates of the image itself (the result has the input's size and orientation).
+  function onImageClick(e) {
+    if (!state.placing || el.compare.dataset.state !== "done") return;
+    e.preventDefault();
+    const dot = e.target.closest(".hint-dot");
+    if (dot) {
+      state.hints.splice(Number(dot.dataset.index), 1);
+    } else {
+      const rect = el.after.getBoundingClientRect();
+      const w = el.after.naturalWidth;
+      const h = el.after.naturalHeight;
+      if (!rect.width || !rect.height || !w || !h) return;
+      const x = Math.floor(((e.clientX - rect.left) / rect.width) * w);
+      const y = Math.floor(((e.clientY - rect.top) / rect.height) * h);
+      if (x < 0 || y < 0 || x >= w || y >= h) return;
+      state.hints.push({ x, y, color: el.hintColor.value });
+    }
+    state.dirty = true;
+    updateGuide();
+  }
+
+  function clearHints() {
+    const used = state.hints.length > 0 && hintsUsable();
+    state.hints = [];
+    updateGuide();
+    if (used && state.hasResult) run();
+  }
+
+  function setReference(file) {
+    state.reference = file || null;
+    if (!file) el.reference.value = "";
+    updateGuide();
+    if (state.file) run();
   }
 
   // ---- errors ----------------------------------------------------------------------------
@@ -185,6 +288,9 @@
     }
     state.file = file;
     state.hasResult = false;
+    state.hints = [];  // points belong to the image they were put on
+    setPlacing(false);
+    updateGuide();
     revoke("originalURL");
     state.originalURL = URL.createObjectURL(file);
     run();
@@ -212,6 +318,13 @@
     if (el.model.value) form.append("model", el.model.value);
     if (el.format.value) form.append("format", el.format.value);
     if (el.size.value) form.append("size", el.size.value);
+    if (state.reference) {
+      form.append("reference", state.reference, state.reference.name || "reference");
+      form.append("method", el.method.value);
+    } else if (hintsUsable() && state.hints.length) {
+      form.append("hints", JSON.stringify(state.hints));
+    }
+    state.dirty = false;
 
     const t0 = performance.now();
     try {
@@ -245,6 +358,7 @@
       await loadImage(el.before, await grayFrom(el.after));
     }
     state.hasResult = true;
+    updateGuide();
     const disposition = res.headers.get("Content-Disposition") || "";
     const match = /filename="([^"]+)"/.exec(disposition);
     el.download.href = state.resultURL;
@@ -271,12 +385,15 @@
     stopTimer();
     state.file = null;
     state.hasResult = false;
+    state.hints = [];
+    setPlacing(false);
     ["originalURL", "resultURL", "grayURL"].forEach(revoke);
     el.after.removeAttribute("src");
     el.before.removeAttribute("src");
     el.meta.textContent = "";
     clearError();
     setView("idle");
+    updateGuide();
     el.drop.focus();
   }
 
@@ -318,10 +435,21 @@
   el.reset.addEventListener("click", reset);
   el.errorClose.addEventListener("click", clearError);
   el.model.addEventListener("change", describeModel);
+  el.hintPlace.addEventListener("click", () => {
+    const wasPlacing = state.placing;
+    setPlacing(!state.placing);
+    if (wasPlacing && state.dirty && state.file) run();  // "Done": colorize with the new points
+  });
+  el.hintClear.addEventListener("click", clearHints);
+  el.compare.addEventListener("click", onImageClick);
+  el.reference.addEventListener("change", () => setReference(el.reference.files[0]));
+  el.referenceClear.addEventListener("click", () => setReference(null));
+  el.method.addEventListener("change", () => { if (state.reference && state.file) run(); });
   el.download.addEventListener("click", (e) => { if (!state.hasResult) e.preventDefault(); });
 
   setPos(el.slider.value);
   setView("idle");
+  updateGuide();
   loadInfo();
   loadModels();
 })();
