@@ -90,7 +90,8 @@ def page(browser, base_url):
     pg.on("pageerror", lambda err: pg.problems.append(f"page error: {err}"))
     pg.on("console", lambda msg: msg.type == "error" and pg.problems.append(f"console: {msg.text}"))
     pg.goto(base_url)
-    pg.wait_for_function("document.querySelector('#model').value === 'lite'")
+    # a function, not an expression: Playwright polls an expression with eval, which the page's CSP forbids
+    pg.wait_for_function("() => document.querySelector('#model').value === 'lite'")
     yield pg
     context.close()
 
@@ -181,3 +182,132 @@ def test_errors_are_shown_with_the_servers_message(page, tmp_path):
     assert page.is_visible("#drop")  # back to the start, ready for another file
     page.click("#error-close")
     assert page.is_hidden("#error")
+
+
+# ---- DICOM and NIfTI files ------------------------------------------------------------------
+
+CANVAS_CHROMA = """(id) => {
+    const img = document.getElementById(id);
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let spread = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      spread += Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
+    }
+    return {w: c.width, h: c.height, chroma: spread / (d.length / 4)};
+}"""
+
+
+def ct_dicom(frames: int = 3, h: int = 64, w: int = 80) -> bytes:
+    """A small multi-frame 12-bit CT-like DICOM (with the DICM preamble), made with pydicom."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    y, x = np.mgrid[0:h, 0:w]
+    disc = ((y - h / 2) ** 2 + (x - w / 2) ** 2 < (min(h, w) / 3) ** 2) * 900
+    px = np.stack([(x * 30 + y * 10 + disc + 200 * f) % 4096 for f in range(frames)]).astype(np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+    ds.PatientName, ds.PatientID, ds.Modality = "Doe^Jane", "PID-12345", "CT"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.set_pixel_data(px, "MONOCHROME2", 12)
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_dicom_upload_shows_a_colour_frame_and_its_options(page, base_url, tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    scan = tmp_path / "scan"  # no extension: found by its DICM marker, as the server does
+    scan.write_bytes(ct_dicom())
+    assert page.is_hidden("#medical") and page.is_visible("#format-field")
+
+    # hold the first answer back to see the placeholder the page shows instead of a preview
+    held = []
+    page.route("**/api/v1/colorize", lambda route: held.append(route))
+    page.set_input_files("#file", str(scan))
+    page.wait_for_selector("#busy-note", state="visible", timeout=30_000)
+    assert page.inner_text("#busy-note") == "DICOM file: preview after colorizing"
+    for _ in range(300):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    page.unroute("**/api/v1/colorize")
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+
+    # the DICOM options are shown (the image-only "Download as" is not), the middle frame came back
+    assert page.is_visible("#medical") and page.is_hidden("#format-field")
+    assert page.inner_text("#medical-legend") == "DICOM options"
+    assert page.is_visible("#export") and page.inner_text("#export") == "Download DICOM"
+    assert page.input_value("#frame") == "1" and page.get_attribute("#frame", "max") == "2"
+    assert "DICOM frame 1 (0 to 2)" in page.inner_text("#meta")
+    after = page.evaluate(CANVAS_CHROMA, "after")
+    assert (after["w"], after["h"]) == (80, 64)
+    before = page.evaluate(CANVAS_CHROMA, "before")  # the gray "before", from the answer's luminance
+    assert (before["w"], before["h"]) == (80, 64) and before["chroma"] < 1.0
+    assert page.get_attribute("#download", "download") == "scan_color.png"
+
+    # pseudo colour and another frame: applied at once, a strongly coloured answer
+    page.select_option("#mode", "pseudo")
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+    page.fill("#frame", "2")
+    page.locator("#frame").blur()  # a changed field applies when it is left
+    page.wait_for_function(
+        "() => document.getElementById('meta').textContent.includes('frame 2 (')", timeout=90_000
+    )
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+    assert "pseudo-colour" in page.inner_text("#meta")
+    assert page.evaluate(CANVAS_CHROMA, "after")["chroma"] > 10.0
+
+    # the whole file as a colour DICOM Secondary Capture
+    with page.expect_download(timeout=90_000) as info:
+        page.click("#export")
+    saved = tmp_path / "sc.dcm"
+    info.value.save_as(saved)
+    assert info.value.suggested_filename == "scan_color.dcm"
+    sc = pydicom.dcmread(saved)
+    assert sc.SamplesPerPixel == 3 and int(sc.NumberOfFrames) == 3 and (sc.Rows, sc.Columns) == (64, 80)
+
+    # a window the server refuses: its one-line message, and the last result stays
+    page.select_option("#window-mode", "custom")
+    page.fill("#window", "40,-5")
+    page.locator("#window").blur()
+    page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+    assert page.inner_text("#error-status") == "HTTP 422"
+    message = page.inner_text("#error-message")
+    assert message and "\n" not in message and "width" in message
+    assert page.get_attribute("#compare", "data-state") == "done"
+
+    # "New photo": the DICOM options go away
+    page.click("#new")
+    assert page.is_hidden("#medical") and page.is_visible("#drop")
+    foreign = [u for u in page.requests_seen if not u.startswith((base_url, "blob:", "data:"))]
+    assert foreign == []
+    assert [p for p in page.problems if "status of 422" not in p] == []  # the browser logs the refused request
+
+
+def test_nifti_upload_names_slices_and_offers_an_rgb_nifti(page, tmp_path):
+    nib = pytest.importorskip("nibabel")
+    import gzip
+
+    vol = np.random.default_rng(5).normal(100, 30, size=(40, 32, 5)).astype(np.float32)
+    brain = tmp_path / "brain.nii.gz"
+    brain.write_bytes(gzip.compress(nib.Nifti1Image(vol, np.eye(4)).to_bytes()))
+    page.set_input_files("#file", str(brain))
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+    assert page.inner_text("#medical-legend") == "NIfTI options"
+    assert page.inner_text("#frame-label") == "Slice (0 to 4)" and page.input_value("#frame") == "2"
+    assert page.inner_text("#export") == "Download NIfTI"
+    assert page.get_attribute("#download", "download") == "brain_color.png"
+    with page.expect_download(timeout=90_000) as info:
+        page.click("#export")
+    assert info.value.suggested_filename == "brain_color.nii.gz"
+    assert page.problems == []

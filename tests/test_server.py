@@ -458,6 +458,33 @@ def test_page_and_assets_are_served_from_the_package(client):
         assert a.content == (server.WEB_DIR / asset).read_bytes()
 
 
+def test_page_file_input_takes_dicom_and_nifti():
+    from html.parser import HTMLParser
+
+    class Inputs(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: dict[str, dict[str, str | None]] = {}
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if a.get("id"):
+                self.found[a["id"]] = {"tag": tag, **a}
+
+    r = TestClient(create_app(device="cpu")).get("/")  # no lifespan: the page needs no model
+    assert r.status_code == 200
+    parser = Inputs()
+    parser.feed(r.text)
+    accept = {t.strip() for t in (parser.found["file"].get("accept") or "").split(",")}
+    assert {"image/*", ".dcm", ".nii", ".nii.gz"} <= accept, accept
+    # the DICOM/NIfTI options exist, hidden until such a file is chosen; the whole-file download too
+    assert parser.found["medical"]["tag"] == "fieldset" and "hidden" in parser.found["medical"]
+    assert {"window-mode", "window", "frame", "mode", "anonymize"} <= parser.found.keys()
+    assert "hidden" in parser.found["export"]
+    # the reference image stays an image only
+    assert ".dcm" not in (parser.found["reference"].get("accept") or "")
+
+
 def test_web_files_load_nothing_from_other_origins():
     files = sorted(Path(server.WEB_DIR).iterdir())
     assert {f.name for f in files} >= {"index.html", "app.js", "app.css", "docs.html", "docs.js"}

@@ -1,5 +1,7 @@
 // tinct web page: pick or drop an image, POST it to /api/v1/colorize, compare before/after;
-// optionally guide the colours with colour points (hint models) or a reference image.
+// optionally guide the colours with colour points (hint models) or a reference image. DICOM and
+// NIfTI files go to the same endpoint: one frame or slice comes back as a PNG (the browser cannot
+// show the file itself), with their own options and a download of the whole file in colour.
 // Plain JavaScript, no framework, no external asset: the page works offline under a strict CSP.
 "use strict";
 
@@ -15,7 +17,11 @@
     again: $("again"), reset: $("new"), download: $("download"),
     hintColor: $("hint-color"), hintPlace: $("hint-place"), hintClear: $("hint-clear"), hintCount: $("hint-count"),
     hintHelp: $("hint-help"), hintLayer: $("hint-layer"), reference: $("reference"), method: $("method"),
-    referenceClear: $("reference-clear"),
+    referenceClear: $("reference-clear"), options: $("options"), formatField: $("format-field"),
+    medical: $("medical"), medicalLegend: $("medical-legend"), medicalHelp: $("medical-help"),
+    windowMode: $("window-mode"), windowField: $("window-field"), window: $("window"),
+    frame: $("frame"), frameLabel: $("frame-label"), mode: $("mode"), anonymize: $("anonymize"),
+    busyNote: $("busy-note"), exportLink: $("export"),
   };
 
   const state = {
@@ -24,6 +30,9 @@
     // colour points in the input image's pixels ({x, y, color: "#rrggbb"}), the reference image file,
     // whether clicks on the image add points, and whether the guidance changed since the last run
     hints: [], reference: null, placing: false, dirty: false,
+    // "dicom" or "nifti" while such a file is chosen (else null); the whole file in colour once
+    // downloaded (a blob URL), and a counter that makes answers to outdated requests ignored
+    kind: null, exportURL: null, exportBusy: false, runs: 0,
   };
 
   const TITLES = {
@@ -34,6 +43,17 @@
     422: "This image could not be used",
     503: "The server is busy",
     504: "That took too long",
+  };
+  const MEDICAL_TITLES = {
+    415: "This server cannot read this file",
+    422: "This file could not be used",
+  };
+  // what a DICOM or NIfTI file is called, how its frames are named, and its whole-file download
+  const KINDS = {
+    dicom: { label: "DICOM", part: "frame", format: "dcm", download: "Download DICOM",
+      help: "One frame is shown (a PNG); “Download DICOM” saves every frame as a colour Secondary Capture." },
+    nifti: { label: "NIfTI", part: "slice", format: "nii", download: "Download NIfTI",
+      help: "One slice is shown (a PNG); “Download NIfTI” saves every slice as an RGB NIfTI (.nii.gz)." },
   };
 
   function formatBytes(n) {
@@ -55,7 +75,7 @@
       const info = await getJSON("/api/v1/info");
       state.info = info;
       el.version.textContent = `tinct ${info.version}`;
-      el.limits.textContent = `JPEG, PNG, TIFF, WebP, BMP or GIF · up to ${formatBytes(info.max_body_bytes)} ` +
+      el.limits.textContent = `JPEG, PNG, TIFF, WebP, BMP or GIF; DICOM or NIfTI · up to ${formatBytes(info.max_body_bytes)} ` +
         `and ${Math.round(info.max_pixels / 1e6)} megapixels`;
       el.size.min = info.min_working_size;
       el.size.max = info.max_working_size;
@@ -99,10 +119,11 @@
     return state.models.find((m) => m.name === name);
   }
 
-  // Points are sent only to a model that takes them, and never together with a reference image.
+  // Points are sent only to a model that takes them, never together with a reference image, and
+  // never for a DICOM or NIfTI file.
   function hintsUsable() {
     const m = selectedModel();
-    return Boolean(m && m.takes_hints) && !state.reference;
+    return Boolean(m && m.takes_hints) && !state.reference && !state.kind;
   }
 
   function updateGuide() {
@@ -112,7 +133,9 @@
     el.hintClear.disabled = state.hints.length === 0;
     const n = state.hints.length;
     el.hintCount.textContent = n ? `${n} point${n > 1 ? "s" : ""}${usable ? "" : " (not used)"}` : "no points";
-    if (state.reference) {
+    if (state.kind) {
+      el.hintHelp.textContent = "Colour points and reference images are for photos, not DICOM or NIfTI files.";
+    } else if (state.reference) {
       el.hintHelp.textContent = "A reference image is chosen: its colours are used, not the points.";
     } else if (!usable) {
       el.hintHelp.textContent = "The chosen model takes no colour points; choose one marked “colour points”.";
@@ -185,12 +208,13 @@
     state.reference = file || null;
     if (!file) el.reference.value = "";
     updateGuide();
-    if (state.file) run();
+    if (state.file && !state.kind) run();
   }
 
   // ---- errors ----------------------------------------------------------------------------
   function showError(status, message) {
-    el.errorTitle.textContent = TITLES[status] || (status >= 500 ? "Server error" : "Request refused");
+    el.errorTitle.textContent = (state.kind && MEDICAL_TITLES[status]) || TITLES[status] ||
+      (status >= 500 ? "Server error" : "Request refused");
     el.errorStatus.textContent = status ? `HTTP ${status}` : "";
     el.errorMessage.textContent = message;
     el.error.hidden = false;
@@ -216,6 +240,11 @@
     const busy = view === "pending";
     el.again.disabled = busy || !state.file;
     el.download.setAttribute("aria-disabled", String(busy || !state.hasResult));
+    el.exportLink.setAttribute("aria-disabled", String(busy || !state.hasResult || state.exportBusy));
+    const medical = Boolean(state.kind) && view !== "idle";
+    el.exportLink.hidden = !medical;
+    el.medical.hidden = !medical;
+    el.formatField.hidden = medical;  // a DICOM/NIfTI frame is always shown as a PNG
   }
 
   function setPos(percent) {
@@ -273,8 +302,136 @@
     state.timer = null;
   }
 
+  // ---- DICOM and NIfTI -------------------------------------------------------------------
+  // What the server will take the file for (as tinct.medical.upload_kind): "dicom" for the DICM
+  // marker at byte 128 or a .dcm/.dicom/.dic name, "nifti" for a .nii/.nii.gz name or a NIfTI-1/2
+  // header (gzipped or not), else null (an ordinary image). Reads at most the first 64 kB.
+  async function medicalKind(file) {
+    const name = (file.name || "").toLowerCase();
+    let head;
+    try {
+      head = new Uint8Array(await file.slice(0, 1 << 16).arrayBuffer());
+    } catch (_) {
+      head = new Uint8Array(0);
+    }
+    const ascii = (bytes, at, text) => [...text].every((c, i) => bytes[at + i] === c.charCodeAt(0));
+    if (head.length >= 132 && ascii(head, 128, "DICM")) return "dicom";
+    if (name.endsWith(".nii") || name.endsWith(".nii.gz")) return "nifti";
+    if ([".dcm", ".dicom", ".dic"].some((ext) => name.endsWith(ext))) return "dicom";
+    if (head[0] === 0x1f && head[1] === 0x8b) head = await gunzipHead(head, 544);
+    return niftiMagic(head) ? "nifti" : null;
+  }
+
+  function niftiMagic(h) {
+    if (h.length < 12) return false;
+    const view = new DataView(h.buffer, h.byteOffset, h.byteLength);
+    const size = [view.getInt32(0, true), view.getInt32(0, false)];
+    if (h.length >= 348 && h[344] === 0x6e && h[345] === 0x2b && h[346] === 0x31 && h[347] === 0) {
+      return size.includes(348);  // "n+1\0"
+    }
+    return h[4] === 0x6e && h[5] === 0x2b && h[6] === 0x32 && h[7] === 0 && size.includes(540);  // "n+2\0"
+  }
+
+  // The first n bytes of a gzip stream (of which only the start is at hand); empty when not gzip.
+  async function gunzipHead(bytes, n) {
+    if (typeof DecompressionStream !== "function") return new Uint8Array(0);
+    const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip")).getReader();
+    const out = new Uint8Array(n);
+    let got = 0;
+    try {
+      while (got < n) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const take = Math.min(value.length, n - got);
+        out.set(value.subarray(0, take), got);
+        got += take;
+      }
+    } catch (_) { /* not gzip, or cut short at 64 kB: what came out so far */ }
+    reader.cancel().catch(() => {});
+    return out.subarray(0, got);
+  }
+
+  function windowValue() {
+    if (el.windowMode.value === "custom") return el.window.value.trim() || "auto";
+    return el.windowMode.value;
+  }
+
+  // The DICOM/NIfTI fields of a request; the frame only for the PNG shown (not whole-file answers).
+  function appendMedical(form, withFrame) {
+    const win = windowValue();
+    if (win !== "auto") form.append("window", win);
+    if (withFrame && el.frame.value !== "") form.append("frame", el.frame.value);
+    if (el.mode.value !== "realistic") form.append("mode", el.mode.value);
+    if (el.anonymize.checked) form.append("anonymize", "true");
+  }
+
+  // The file as a form part: a DICOM/NIfTI file as application/octet-stream (browsers give such
+  // files no type or one of their own), so the server looks at its bytes and name.
+  function filePart() {
+    if (!state.kind) return state.file;
+    return state.file.slice(0, state.file.size, "application/octet-stream");
+  }
+
+  function setKind(kind) {
+    state.kind = kind;
+    el.download.textContent = kind ? "Download PNG" : "Download";
+    if (!kind) return;
+    const k = KINDS[kind];
+    el.medicalLegend.textContent = `${k.label} options`;
+    el.medicalHelp.textContent = k.help;
+    el.frameLabel.textContent = k.part === "frame" ? "Frame" : "Slice";
+    el.frame.value = "";  // the middle one
+    el.frame.removeAttribute("max");
+    el.frame.disabled = false;
+    el.exportLink.textContent = k.download;
+  }
+
+  function dropExport() {
+    revoke("exportURL");
+    el.exportLink.href = "#";
+  }
+
+  // "Download DICOM/NIfTI": the whole file in colour, asked for on the first click (a POST with
+  // format dcm or nii), then saved by the link itself.
+  async function exportWhole(e) {
+    if (state.exportURL) return;  // ready: the link downloads it
+    e.preventDefault();
+    if (!state.kind || !state.hasResult || state.exportBusy) return;
+    const k = KINDS[state.kind];
+    const ticket = state.runs;
+    const form = new FormData();
+    form.append("file", filePart(), state.file.name || "upload");
+    form.append("format", k.format);
+    if (el.model.value) form.append("model", el.model.value);
+    if (el.size.value) form.append("size", el.size.value);
+    appendMedical(form, false);
+    state.exportBusy = true;
+    el.exportLink.setAttribute("aria-disabled", "true");
+    el.exportLink.textContent = "Preparing…";
+    clearError();
+    try {
+      const res = await fetch("/api/v1/colorize", { method: "POST", body: form });
+      if (!res.ok) throw Object.assign(new Error(await errorText(res)), { status: res.status });
+      const blob = await res.blob();
+      if (ticket !== state.runs) return;  // the file or its options changed meanwhile
+      const match = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+      state.exportURL = URL.createObjectURL(blob);
+      el.exportLink.href = state.exportURL;
+      el.exportLink.download = match ? match[1] : `colorized.${k.format}`;
+      el.exportLink.click();
+    } catch (err) {
+      if (ticket !== state.runs) return;
+      const status = err.status || 0;
+      showError(status, status ? err.message : `No answer from the server (${err.message}). Is it still running?`);
+    } finally {
+      state.exportBusy = false;
+      if (state.kind) el.exportLink.textContent = KINDS[state.kind].download;
+      el.exportLink.setAttribute("aria-disabled", String(!state.hasResult || el.compare.dataset.state === "pending"));
+    }
+  }
+
   // ---- the work --------------------------------------------------------------------------
-  function pick(file) {
+  async function pick(file) {
     if (!file) return;
     clearError();
     const limit = state.info && state.info.max_body_bytes;
@@ -286,13 +443,18 @@
       showError(400, `${file.name} is empty (0 bytes).`);
       return;
     }
+    const kind = await medicalKind(file);
     state.file = file;
     state.hasResult = false;
     state.hints = [];  // points belong to the image they were put on
+    setKind(kind);
     setPlacing(false);
     updateGuide();
     revoke("originalURL");
-    state.originalURL = URL.createObjectURL(file);
+    revoke("grayURL");
+    el.before.removeAttribute("src");
+    // a DICOM/NIfTI file cannot be shown by the browser: its gray "before" comes from the result
+    if (!kind) state.originalURL = URL.createObjectURL(file);
     run();
   }
 
@@ -302,23 +464,34 @@
     if (state.controller) state.controller.abort();
     const controller = new AbortController();
     state.controller = controller;
+    state.runs++;
+    dropExport();
 
     // While waiting, show the original (dimmed) when the browser can display it.
     el.after.classList.add("after-preview");
     el.after.hidden = false;
     setView("pending");
     startTimer();
-    if (!state.hasResult) {
+    el.busyNote.hidden = !state.kind || state.hasResult;
+    if (state.kind) {
+      el.busyNote.textContent = `${KINDS[state.kind].label} file: preview after colorizing`;
+    }
+    if (!state.hasResult && state.kind) {
+      el.after.hidden = true;
+      el.after.removeAttribute("src");
+    } else if (!state.hasResult) {
       const preview = state.originalURL;
       loadImage(el.after, preview).catch(() => { if (el.after.src === preview) el.after.hidden = true; });
     }
 
     const form = new FormData();
-    form.append("file", state.file, state.file.name || "image");
+    form.append("file", filePart(), state.file.name || (state.kind ? "upload" : "image"));
     if (el.model.value) form.append("model", el.model.value);
-    if (el.format.value) form.append("format", el.format.value);
+    if (el.format.value && !state.kind) form.append("format", el.format.value);
     if (el.size.value) form.append("size", el.size.value);
-    if (state.reference) {
+    if (state.kind) {
+      appendMedical(form, true);
+    } else if (state.reference) {
       form.append("reference", state.reference, state.reference.name || "reference");
       form.append("method", el.method.value);
     } else if (hintsUsable() && state.hints.length) {
@@ -353,6 +526,7 @@
     el.after.classList.remove("after-preview");
     await loadImage(el.after, state.resultURL);
     try {
+      if (!state.originalURL) throw new Error("no original the browser can show");
       await loadImage(el.before, state.originalURL);
     } catch (_) {
       await loadImage(el.before, await grayFrom(el.after));
@@ -364,13 +538,35 @@
     el.download.href = state.resultURL;
     el.download.download = match ? match[1] : "colorized";
     const type = { "image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP" }[blob.type] || blob.type;
-    el.meta.textContent = [
-      res.headers.get("X-Tinct-Model") || el.model.value,
+    const model = res.headers.get("X-Tinct-Model") || el.model.value;
+    const bits = [
+      res.headers.get("X-Tinct-Mode") === "pseudo" ? `pseudo-colour (${model})` : model,
       `${el.after.naturalWidth} × ${el.after.naturalHeight}`,
-      `${type} ${formatBytes(blob.size)}`,
-      `${seconds.toFixed(1)} s`,
-    ].join(" · ");
+    ];
+    if (state.kind) bits.push(...medicalMeta(res));
+    bits.push(`${type} ${formatBytes(blob.size)}`, `${seconds.toFixed(1)} s`);
+    el.meta.textContent = bits.join(" · ");
     setView("done");
+  }
+
+  // The frame or slice shown and the window, from the answer's headers; the frame field follows.
+  function medicalMeta(res) {
+    const k = KINDS[state.kind];
+    const frames = Number.parseInt(res.headers.get("X-Tinct-Frames") || "", 10);
+    const frame = Number.parseInt(res.headers.get("X-Tinct-Frame") || "", 10);
+    const bits = [];
+    if (Number.isFinite(frames) && Number.isFinite(frame)) {
+      el.frame.max = String(frames - 1);
+      el.frame.value = String(frame);
+      el.frame.disabled = frames < 2;
+      el.frameLabel.textContent = `${k.part === "frame" ? "Frame" : "Slice"} (0 to ${frames - 1})`;
+      bits.push(`${k.label} ${k.part} ${frame} (0 to ${frames - 1})`);
+    } else {
+      bits.push(k.label);
+    }
+    const win = res.headers.get("X-Tinct-Window");
+    if (win) bits.push(`window ${win}`);
+    return bits;
   }
 
   // After a failed or cancelled run: the previous result if there is one, else the start.
@@ -386,8 +582,11 @@
     state.file = null;
     state.hasResult = false;
     state.hints = [];
+    state.runs++;
+    setKind(null);
     setPlacing(false);
     ["originalURL", "resultURL", "grayURL"].forEach(revoke);
+    dropExport();
     el.after.removeAttribute("src");
     el.before.removeAttribute("src");
     el.meta.textContent = "";
@@ -446,6 +645,20 @@
   el.referenceClear.addEventListener("click", () => setReference(null));
   el.method.addEventListener("change", () => { if (state.reference && state.file) run(); });
   el.download.addEventListener("click", (e) => { if (!state.hasResult) e.preventDefault(); });
+  el.exportLink.addEventListener("click", exportWhole);
+  el.options.addEventListener("submit", (e) => e.preventDefault());  // Enter in a field sends nothing
+  // DICOM/NIfTI options apply at once (a custom window once its text is entered)
+  const rerun = () => { if (state.file && state.kind) run(); };
+  el.windowMode.addEventListener("change", () => {
+    const custom = el.windowMode.value === "custom";
+    el.windowField.hidden = !custom;
+    if (custom) el.window.focus();
+    if (!custom || el.window.value.trim()) rerun();
+  });
+  el.window.addEventListener("change", rerun);
+  el.frame.addEventListener("change", rerun);
+  el.mode.addEventListener("change", rerun);
+  el.anonymize.addEventListener("change", rerun);
 
   setPos(el.slider.value);
   setView("idle");
