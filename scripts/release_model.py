@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--config", default=None, help="config file that reproduces the run")
     ap.add_argument("--notes", default="", help="extra text for the card")
     ap.add_argument("--reproduce", default=None, help="command that reproduces the run (default: tinct train --config)")
+    ap.add_argument("--card-only", action="store_true", help="only re-render NAME.md from NAME.json (no eval)")
     args = ap.parse_args()
 
     from safetensors import safe_open
@@ -64,6 +65,11 @@ def main() -> None:
     from tinct.registry import build_architecture, get_spec
 
     spec = get_spec(args.name)
+    if args.card_only:
+        card_json = json.loads(spec.metrics_path.read_text())
+        notes = args.notes or _card_notes(spec.card_path)
+        spec.card_path.write_text(render_card(spec, card_json, notes))
+        return
     shutil.copyfile(args.run / "model.safetensors", spec.weights_path)
     with safe_open(str(spec.weights_path), framework="pt") as f:
         meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
@@ -107,6 +113,56 @@ def _row(label: str, r: dict) -> str:
     )
 
 
+def _card_notes(card: Path) -> str:
+    """The "## Notes" section of an existing card ("" if none)."""
+    text = card.read_text() if card.exists() else ""
+    return text.split("## Notes\n\n", 1)[1].strip() if "## Notes\n\n" in text else ""
+
+
+def _is_medical(data: str) -> bool:
+    return "medical" in Path(data).parts
+
+
+def _n_images(data: str) -> int:
+    return 103 if _is_medical(data) else 9890
+
+
+def _data_words(data: str) -> str:
+    if _is_medical(data):
+        return (
+            "the project's medical train split, 103 colour images: DRIVE and CHASE_DB1 fundus photographs, "
+            "H&E histology tiles, Kvasir endoscopy frames, scikit-image's retina and IHC samples; licences in "
+            "`shared/data/README.md`"
+        )
+    return (
+        "the project's shared train split, 9,890 colour images: BSDS500, Set5/Set14, Manga109 covers, ImageNet "
+        "samples, flowers, clothing, cats and dogs, Imagenette; licences in `shared/data/README.md`"
+    )
+
+
+def _optimizer_words(spec, cfg: dict) -> str:
+    from tinct.registry import architecture_class
+
+    gan = getattr(architecture_class(spec.arch), "gan", None)
+    if getattr(architecture_class(spec.arch), "adversarial", False) and gan is not None:
+        mode = cfg.get("gan_mode") or gan.gan_mode
+        pre = cfg.get("pretrain_steps")
+        pre_words = f"{pre} generator-only steps with the pixel loss at lr {gan.pretrain_lr}, then " if pre else ""
+        return (
+            f"{pre_words}GAN training: Adam (betas {gan.betas}), G lr {gan.lr_g} minimising "
+            f"{gan.pixel_weight:g} x {gan.pixel_loss.upper()} + {gan.adv_weight:g} x {mode} adversarial loss, "
+            f"D lr {gan.lr_d}, warm-up + cosine"
+        )
+    loss = cfg.get("loss", "auto")
+    if getattr(architecture_class(spec.arch), "kind", "") == "classification":
+        what = "soft cross-entropy over ab bins"
+    else:
+        what = {"auto": "smooth L1", "l1": "L1", "mse": "MSE"}.get(loss, loss) + " on ab"
+    if cfg.get("perceptual_weight"):
+        what += f" + {cfg['perceptual_weight']:g} x perceptual loss (FeatureNet `{cfg.get('feature_net')}`)"
+    return f"{what}, AdamW lr {cfg.get('lr', '?')}, warm-up + cosine"
+
+
 def render_card(spec, c: dict, notes: str) -> str:
     t = c["training"]
     cfg = t["config"]
@@ -120,16 +176,20 @@ def render_card(spec, c: dict, notes: str) -> str:
         f"- Architecture: `{spec.arch}` ({c['parameters']:,} parameters), kwargs {json.dumps(spec.kwargs)}; "
         f"working size {spec.working_size} px (short side, never upscaled).",
         f"- Weights: `tinct/weights/{spec.name}.safetensors`, fp16, {c['weights_bytes'] / 1e6:.1f} MB.",
-        f"- Training data: `{cfg.get('data', '?')}` (the project's shared train split, 9,890 colour images: "
-        "BSDS500, Set5/Set14, Manga109 covers, ImageNet samples, flowers, clothing, cats and dogs, Imagenette; "
-        "licences in `shared/data/README.md`), random crops of "
+        f"- Training data: `{cfg.get('data', '?')}` ({_data_words(cfg.get('data', ''))}), random crops of "
         f"{cfg.get('size', '?')} px with scale augmentation and horizontal flips.",
         f"- Training: {t['steps']:,} steps of batch {cfg.get('batch', '?')} (about "
-        f"{t['steps'] * cfg.get('batch', 0) / 9890:.1f} epochs), AdamW lr {cfg.get('lr', '?')}, warm-up + cosine, "
+        f"{t['steps'] * cfg.get('batch', 0) / _n_images(cfg.get('data', '')):.1f} epochs), "
+        f"{_optimizer_words(spec, cfg)}, "
         f"seed {cfg.get('seed', '?')}.",
         f"- Hardware: {t['hardware']}; wall time {t['wall_time_s'] / 60:.0f} min.",
-        f"- Reproduce: `{t['reproduce']}`.",
-        "- No pretrained weights of any kind were used (none can be downloaded here).",
+        f"- Reproduce: `{t.get('reproduce') or 'tinct train --config ' + str(t.get('config_file'))}`.",
+        (
+            f"- Initialised from `{cfg['init']}` (this project's own weights); no other pretrained weights were "
+            "used (none can be downloaded here)."
+            if cfg.get("init")
+            else "- No pretrained weights of any kind were used (none can be downloaded here)."
+        ),
         "",
         "## Validation (`tinct eval`, full resolution, original L kept)",
         "",

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tinct.registry import MODELS as REGISTRY
+
 GOLDEN = Path(__file__).parent / "golden"
 INPUT = GOLDEN / "input_1909Chicago_crop.png"  # a 160 x 200 gray crop of a demo photo
-MODELS = ["lite", "lite-plain"]
+MODELS = list(REGISTRY)  # every shipped model
 
 
 def _golden(name: str) -> Path:

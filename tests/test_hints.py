@@ -671,3 +671,23 @@ def test_config_is_valid():
     cfg = TrainConfig.from_file(Path(__file__).resolve().parents[1] / "configs" / "lite-hints.toml")
     assert cfg.model == "hints" and cfg.init == "tinct/weights/lite.safetensors" and cfg.out == "runs/lite-hints"
     assert registry.architecture_class(cfg.model).takes_hints and HINT_PATCH == 3
+
+
+def test_hint_residuals_spread_within_regions_and_stop_at_edges():
+    from tinct.hints import propagate_hint_residuals
+
+    h, w = 24, 32
+    L = torch.full((h, w), 30.0)
+    L[:, 16:] = 70.0  # two flat regions with an edge between them
+    ab = torch.zeros(2, h, w)
+    ab[0] += 5.0  # the network's guess: a faint tint everywhere
+    hints = [Hint(4, 12, (40.0, 20.0)), Hint(28, 12, (-30.0, 10.0))]
+    channels = hint_channels(hints, (h, w), (h, w), patch=1)
+    out = propagate_hint_residuals(ab, L, channels)
+    left, right = out[:, :, :16].mean((1, 2)), out[:, :, 16:].mean((1, 2))
+    assert torch.allclose(left, torch.tensor([40.0, 20.0]), atol=1.0), left
+    assert torch.allclose(right, torch.tensor([-30.0, 10.0]), atol=1.0), right
+    # a prediction that already honours the hints is left alone; no hints: unchanged
+    honoured = out.clone()
+    assert torch.allclose(propagate_hint_residuals(honoured, L, channels), honoured, atol=1e-3)
+    assert torch.equal(propagate_hint_residuals(ab, L, hint_channels([], (h, w), (h, w))), ab)

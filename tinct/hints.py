@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tinct.color import AB_SCALE, rgb_to_lab
 
@@ -208,3 +209,30 @@ def sample_true_hints(truth: np.ndarray, n: int, seed: int, radius: int = 1) -> 
             ab = rgb_to_lab(t)[1:].mean(dim=(1, 2))
         hints.append(Hint(float(x), float(y), (float(ab[0]), float(ab[1]))))
     return hints
+
+
+def propagate_hint_residuals(ab: torch.Tensor, L: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """Make the network's colour agree with the user's hints, spreading each correction along L.
+
+    ``ab`` (2, h, w): the network's prediction (Lab units) at its output resolution; ``L`` (h, w):
+    L (0-100) at that resolution; ``channels`` (1, 3, h', w'): the hint channels the network was
+    given (:func:`hint_channels`, at the working size). Where a hint lies, the residual "hint colour
+    minus predicted colour" is known; it is propagated to every other pixel by Levin et al.'s
+    intensity-affinity propagation (:func:`tinct.guided._levin_solve`: neighbours of similar L get
+    similar corrections, edges stop them) and added to the prediction. A network that already
+    honours a hint leaves nothing to correct; without hints ``ab`` is returned unchanged.
+    Returns (2, h, w) float32.
+    """
+    from tinct.guided import _levin_solve
+
+    h, w = ab.shape[-2:]
+    mask = F.adaptive_avg_pool2d(channels[:, 2:3].float(), (h, w))[0, 0]
+    if not bool((mask > 0).any()):
+        return ab
+    hinted = F.adaptive_avg_pool2d(channels[:, :2].float() * channels[:, 2:3], (h, w))[0] * AB_SCALE
+    fixed = (mask > 0.5).numpy() if bool((mask > 0.5).any()) else (mask > 0).numpy()
+    target = (hinted / mask.clamp_min(1e-6)).numpy()
+    residual = target[:, fixed] - ab[:2].float().numpy()[:, fixed]
+    y = (L.float().numpy() / 100.0).astype(np.float64)
+    field = _levin_solve(y, fixed, residual)
+    return ab[:2].float() + torch.from_numpy(field.astype(np.float32))

@@ -19,9 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from tinct.color import lab_to_rgb8, luminance, normalize_l
-from tinct.hints import Hint, hint_channels
+from tinct.hints import Hint, hint_channels, propagate_hint_residuals
 
 STRIP_PIXELS = 1 << 20  #: pixels per strip of full-resolution work (bounds peak memory)
+#: hint models: also spread each hint's correction along L (:func:`tinct.hints.propagate_hint_residuals`)
+PROPAGATE_HINTS = True
 
 #: a function from normalised L (1, 1, h, w) to ab in Lab units (1, 2, h', w'); a hint model's
 #: gets L and its hint channels, (1, 4, h, w) (see :func:`predict_lowres`)
@@ -190,10 +192,14 @@ def predict_lowres(
     shape = working_shape(*L.shape, working_size)
     L_small = resize_l(L, shape)
     x = normalize_l(L_small)
+    channels = None
     if hints is not None:
-        x = torch.cat([x, hint_channels(hints, (L.shape[0], L.shape[1]), shape)], 1)
+        channels = hint_channels(hints, (L.shape[0], L.shape[1]), shape)
+        x = torch.cat([x, channels], 1)
     ab = predict_padded(predict, x.to(device), multiple)[0].float().cpu()
     L_guide = F.interpolate(L_small, size=ab.shape[-2:], mode="area")[0, 0]
+    if channels is not None and hints and PROPAGATE_HINTS:
+        ab = torch.cat([propagate_hint_residuals(ab[:2], L_guide, channels), ab[2:]], 0)
     return ab, L_guide
 
 

@@ -86,6 +86,29 @@ MODELS: dict[str, ModelSpec] = {
             working_size=256,
             kwargs={"temperature": 0.8},
         ),
+        ModelSpec(
+            name="zhang",
+            arch="zhang",
+            description="Zhang et al. 2016: VGG-style net, rebalanced classification over ab bins",
+            working_size=256,
+            kwargs={"temperature": 0.38},
+            paper="Zhang, Isola and Efros 2016, Colorful Image Colorization (seeds 001, 004)",
+        ),
+        ModelSpec(
+            name="baseline",
+            arch="baseline",
+            description="seed 004 Model 1: the 8-layer baseline CNN regressing ab (MSE)",
+            working_size=256,
+            paper="Seed 004 (baseline CNN, Model 1)",
+        ),
+        ModelSpec(
+            name="lite-hints",
+            arch="hints",
+            description="lite that also takes user colour points (--hints), spread along L; automatic without them",
+            working_size=256,
+            kwargs={"temperature": 0.85},  # lite's (chosen on training images)
+            paper="Zhang et al. 2017, Real-Time User-Guided Image Colorization with Learned Deep Priors",
+        ),
     ]
 }
 
