@@ -52,6 +52,10 @@ def rows(bench: dict) -> list[str]:
         t = card.get("training", {})
         cfg = t.get("config", {})
         budget = f"{t['steps']:,} x {cfg.get('batch', '?')} @ {cfg.get('size', '?')} px" if t.get("steps") else "-"
+        if cfg.get("init"):  # fine-tuned: say from what
+            budget += f" from `{Path(cfg['init']).parent.name if 'runs' in cfg['init'] else Path(cfg['init']).stem}`"
+        if "medical" in Path(cfg.get("data", "")).parts:
+            budget += " on medical/train"
         v, m = card.get("val", {}), card.get("medical_val", {})
         name = f"`{spec.name}`" + (" (default)" if spec.name == DEFAULT_MODEL else "")
         out.append(

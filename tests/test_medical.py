@@ -744,3 +744,24 @@ def test_encoders_match_writers(tmp_path):
     vol = read_nifti(_nifti(tmp_path))
     raw = encode_nifti_rgb(colorize_medical(None, vol, "pseudo"), vol, "n", gz=False)
     assert nib.Nifti1Image.from_bytes(raw).shape == (10, 12, 4)
+
+
+def test_cli_realistic_default_for_medical_inputs_is_the_medical_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from tinct.cli import app
+    from tinct.registry import DEFAULT_MEDICAL_MODEL
+
+    rows = np.tile(np.linspace(0, 4000, 48), (40, 1)).astype(np.uint16)
+    src = tmp_path / "ct.dcm"
+    src.write_bytes(dicom_bytes(make_dicom(rows)))
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    sc = pydicom.dcmread(tmp_path / "a" / "ct_color.dcm")
+    assert f"model {DEFAULT_MEDICAL_MODEL}" in sc.ImageComments
+    # a named model wins; --uncertainty needs a colour distribution, so it keeps the default lite
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "b"), "-m", "lite"])
+    assert r.exit_code == 0 and "model lite" in pydicom.dcmread(tmp_path / "b" / "ct_color.dcm").ImageComments
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "c"), "--uncertainty"])
+    assert r.exit_code == 0 and "model lite" in pydicom.dcmread(tmp_path / "c" / "ct_color.dcm").ImageComments
+    assert (tmp_path / "c" / "ct_uncertainty.png").exists()

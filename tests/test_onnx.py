@@ -157,3 +157,17 @@ def test_cli_export_and_backend_option(tmp_path, monkeypatch):
     assert np.abs(outs["onnx"] - outs["torch"]).max() <= RGB_TOL
     r = CliRunner().invoke(app, ["colorize", str(src), "--backend", "nope", "-o", str(tmp_path / "x")])
     assert r.exit_code == 2 and "unknown backend" in r.output
+
+
+def test_auto_backend_does_not_try_to_export_models_onnx_cannot_express(monkeypatch):
+    from tinct import onnx
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cached_export must not be called for koala")
+
+    monkeypatch.setattr(onnx, "cached_export", refuse)
+    monkeypatch.setattr(onnx, "onnxruntime_available", lambda: True)
+    session = load_model("koala", device="cpu")  # backend "auto"
+    assert session.backend == "torch" and not session.model.onnx_exportable
+    gray = np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))
+    assert session.colorize(gray).shape == (48, 64, 3)

@@ -31,7 +31,7 @@ from tinct import __version__
 from tinct.color import luminance
 from tinct.io import LoadedImage, atomic_write_bytes, encode_image, extension_for, output_format, read_image
 from tinct.pipeline import AbPredictor, colorize_pixels, join_ab, predict_lowres
-from tinct.registry import DEFAULT_MODEL, ModelSpec, build_architecture, get_spec
+from tinct.registry import DEFAULT_MODEL, ModelSpec, architecture_class, build_architecture, get_spec
 
 log = logging.getLogger("tinct")
 
@@ -568,12 +568,15 @@ def _onnx_predictor(name: str, dev: torch.device, backend: str, model_options: d
 
     if backend == "torch" or dev.type != "cpu" or (backend == "auto" and not onnx.onnxruntime_available()):
         return None
+    if backend == "auto" and not getattr(architecture_class(get_spec(name).arch), "onnx_exportable", True):
+        return None  # known not to export: do not try (and print the exporter's failure) on every load
     try:
         return onnx.OnnxPredictor(onnx.cached_export(name, **model_options))
     except Exception as e:  # noqa: BLE001 - "auto" must never stop colorizing: torch still works
         if backend == "onnx":
             raise
-        log.warning("onnx backend unavailable (%s: %s); using torch", type(e).__name__, e)
+        first = (str(e).strip().splitlines() or [""])[0][:200]  # exporter errors can carry a whole graph dump
+        log.warning("onnx backend unavailable (%s: %s); using torch", type(e).__name__, first)
         return None
 
 

@@ -65,7 +65,16 @@ def colorize(
     output: Annotated[
         Optional[Path], typer.Option("-o", "--output", help="Output folder (default: beside each input).")
     ] = None,
-    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = "lite",
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "-m",
+            "--model",
+            help="Model name (see `tinct models`). Default: lite; for DICOM, NIfTI and FITS in realistic mode "
+            "unet-medical (trained on colour medical images), or lite with --uncertainty (it needs a colour "
+            "distribution).",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     size: Annotated[Optional[int], typer.Option(help="Working size (short side the model sees).")] = None,
     recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Descend into sub-folders.")] = False,
@@ -138,7 +147,18 @@ def colorize(
     if not suffix and output is None:
         _err("error: an empty --suffix needs an --output folder (inputs are never overwritten)")
         raise typer.Exit(2)
-    session = _load_session(model, device, size, temperature, debug, backend)
+    from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
+
+    session = _load_session(model or DEFAULT_MODEL, device, size, temperature, debug, backend)
+    medical_sessions = {}  # the medical default, loaded when the first medical input comes
+
+    def medical_session():
+        if model is not None or uncertainty:
+            return session
+        if not medical_sessions:
+            medical_sessions[0] = _load_session(DEFAULT_MEDICAL_MODEL, device, size, None, debug, backend)
+        return medical_sessions[0]
+
     from tinct.api import Guidance
     from tinct.io import ImageError, read_image
 
@@ -181,7 +201,7 @@ def colorize(
             from tinct.medical import colorize_medical_file
 
             written = colorize_medical_file(
-                session if mode == "realistic" else None,
+                medical_session() if mode == "realistic" else None,
                 job.src,
                 job.dst.parent,
                 window=window,

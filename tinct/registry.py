@@ -87,12 +87,12 @@ MODELS: dict[str, ModelSpec] = {
             kwargs={"temperature": 0.8},
         ),
         ModelSpec(
-            name="zhang",
-            arch="zhang",
-            description="Zhang et al. 2016: VGG-style net, rebalanced classification over ab bins",
+            name="lite-hints",
+            arch="hints",
+            description="lite that also takes user colour points (--hints), spread along L; automatic without them",
             working_size=256,
-            kwargs={"temperature": 0.38},
-            paper="Zhang, Isola and Efros 2016, Colorful Image Colorization (seeds 001, 004)",
+            kwargs={"temperature": 0.85},  # lite's (chosen on training images)
+            paper="Zhang et al. 2017, Real-Time User-Guided Image Colorization with Learned Deep Priors",
         ),
         ModelSpec(
             name="baseline",
@@ -102,17 +102,54 @@ MODELS: dict[str, ModelSpec] = {
             paper="Seed 004 (baseline CNN, Model 1)",
         ),
         ModelSpec(
-            name="lite-hints",
-            arch="hints",
-            description="lite that also takes user colour points (--hints), spread along L; automatic without them",
+            name="koala",
+            arch="koala",
+            description="seed 004 Model 2, Deep Koalarization: encoder + global embedding fused, MSE",
             working_size=256,
-            kwargs={"temperature": 0.85},  # lite's (chosen on training images)
-            paper="Zhang et al. 2017, Real-Time User-Guided Image Colorization with Learned Deep Priors",
+            paper="Baldassarre et al. 2017, Deep Koalarization (seed 004 Model 2)",
+        ),
+        ModelSpec(
+            name="zhang",
+            arch="zhang",
+            description="Zhang et al. 2016: VGG-style net, rebalanced classification over ab bins",
+            working_size=256,
+            kwargs={"temperature": 0.38},
+            paper="Zhang, Isola and Efros 2016, Colorful Image Colorization (seeds 001, 004)",
+        ),
+        ModelSpec(
+            name="unet",
+            arch="unet",
+            description="seed 003's U-Net regressing ab with MSE + a perceptual loss",
+            working_size=256,
+            paper="Seed 003 (U-Net with perceptual loss for medical images)",
+        ),
+        ModelSpec(
+            name="gan",
+            arch="gan",
+            description="seed 000's GAN colorizer: encoder-decoder G (MSE + adversarial), CNN D",
+            working_size=256,
+            paper="Seed 000 (GAN colorization of medical images)",
+        ),
+        ModelSpec(
+            name="unet-medical",
+            arch="unet",
+            description="unet (seed 003) fine-tuned on colour medical images: fundus, histology, endoscopy",
+            working_size=256,
+            paper="Seed 003 (U-Net with perceptual loss for medical images)",
+        ),
+        ModelSpec(
+            name="gan-medical",
+            arch="gan",
+            description="gan (seed 000) fine-tuned on colour medical images: fundus, histology, endoscopy",
+            working_size=256,
+            paper="Seed 000 (GAN colorization of medical images)",
         ),
     ]
 }
 
 DEFAULT_MODEL = "lite"
+#: realistic colour for DICOM / NIfTI / FITS inputs when no model is named: the best on medical/val
+DEFAULT_MEDICAL_MODEL = "unet-medical"
 
 
 class UnknownModelError(KeyError):

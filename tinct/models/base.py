@@ -32,6 +32,8 @@ class Colorizer(nn.Module):
 
     kind: str = "regression"
     multiple: int = 8
+    #: False when ONNX (opset 17) cannot express the network (antialiased resizing): torch only
+    onnx_exportable: bool = True
     takes_hints: bool = False
     in_channels: int = 1
 

@@ -44,6 +44,8 @@ def _stack(cin: int, spec: list[tuple[int, int]]) -> nn.Sequential:
 class FusionColorizer(Colorizer):
     """Iizuka et al.: (B, 1, H, W) normalised L -> (B, 2, H/2, W/2) ab / 110 (tanh)."""
 
+    onnx_exportable = False  # its global branch resizes with antialiasing, which ONNX opset 17 lacks
+
     multiple = 8
 
     def __init__(self, width: float = 0.5, global_size: int = 128, num_classes: int = 0):

@@ -66,6 +66,8 @@ class EmbeddingNet(nn.Module):
 class KoalaColorizer(Colorizer):
     """Deep Koalarization: (B, 1, H, W) normalised L -> (B, 2, H, W) ab / 110 (tanh)."""
 
+    onnx_exportable = False  # its global branch resizes with antialiasing, which ONNX opset 17 lacks
+
     multiple = 8
 
     def __init__(self, width: float = 0.5, embed_dim: int = 256, embed_size: int = 128, num_classes: int = 0):
