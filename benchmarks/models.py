@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--megapixels", type=float, default=0.0, help="also time registry models end to end at N MP")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here (scripts/models_table.py)")
     ap.add_argument("--archs", default="", help="comma-separated architectures (default: all)")
+    ap.add_argument("--models", default="", help="end to end: comma-separated registry models (default: all)")
+    ap.add_argument("--merge", action="store_true", help="update --json's figures instead of replacing them")
     args = ap.parse_args()
     figures: dict = {"threads": 0, "size": args.size, "archs": {}, "megapixels": args.megapixels, "end_to_end": {}}
     if args.threads:
@@ -87,12 +89,17 @@ def main() -> None:
     print(f"\n(torch {torch.__version__}, {torch.get_num_threads()} threads)")
     figures["threads"] = torch.get_num_threads()
     if args.megapixels:
-        figures["end_to_end"] = end_to_end(args.megapixels)
+        figures["end_to_end"] = end_to_end(args.megapixels, [m for m in args.models.split(",") if m])
     if args.json:
+        if args.merge and args.json.exists():
+            old = json.loads(args.json.read_text())
+            old["archs"].update(figures["archs"])
+            old["end_to_end"].update(figures["end_to_end"])
+            figures = old
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def end_to_end(megapixels: float) -> dict[str, float]:
+def end_to_end(megapixels: float, only: list[str] | None = None) -> dict[str, float]:
     """Seconds per image of every registry model's full pipeline on a ``megapixels`` gray photo."""
     import numpy as np
     from PIL import Image
@@ -122,7 +129,7 @@ def end_to_end(megapixels: float) -> dict[str, float]:
     print("|---|---|")
     seconds = {"(no network)": median_s(no_network)}
     print(f"| (no network: the pipeline around a free ab = 0 predictor) | {seconds['(no network)']:.2f} |")
-    for name in MODELS:
+    for name in only or MODELS:
         session = tinct.load_model(name, device="cpu")
         seconds[name] = median_s(lambda s=session: s.colorize(gray))
         print(f"| {name} | {seconds[name]:.2f} |", flush=True)

@@ -109,6 +109,13 @@ MODELS: dict[str, ModelSpec] = {
             paper="Baldassarre et al. 2017, Deep Koalarization (seed 004 Model 2)",
         ),
         ModelSpec(
+            name="fusion",
+            arch="fusion",
+            description="Iizuka et al. 2016: low/mid/global features with a fusion layer, MSE",
+            working_size=256,
+            paper="Iizuka, Simo-Serra and Ishikawa 2016, Let there be Color! (seed 001)",
+        ),
+        ModelSpec(
             name="zhang",
             arch="zhang",
             description="Zhang et al. 2016: VGG-style net, rebalanced classification over ab bins",
@@ -129,6 +136,13 @@ MODELS: dict[str, ModelSpec] = {
             description="seed 000's GAN colorizer: encoder-decoder G (MSE + adversarial), CNN D",
             working_size=256,
             paper="Seed 000 (GAN colorization of medical images)",
+        ),
+        ModelSpec(
+            name="pix2pix",
+            arch="pix2pix",
+            description="pix2pix: ResNet18-encoder U-Net, L1 pre-training then PatchGAN + L1",
+            working_size=256,
+            paper="Isola et al. 2017, pix2pix (seeds 001, 002)",
         ),
         ModelSpec(
             name="unet-medical",
