@@ -143,8 +143,9 @@ def _data_words(data: str) -> str:
 def _optimizer_words(spec, cfg: dict) -> str:
     from tinct.registry import architecture_class
 
-    gan = getattr(architecture_class(spec.arch), "gan", None)
-    if getattr(architecture_class(spec.arch), "adversarial", False) and gan is not None:
+    cls = architecture_class(spec.arch)
+    gan = getattr(cls, "gan", None)
+    if getattr(cls, "adversarial", False) and gan is not None:
         mode = cfg.get("gan_mode") or gan.gan_mode
         pre = cfg.get("pretrain_steps")
         pre_words = f"{pre} generator-only steps with the pixel loss at lr {gan.pretrain_lr}, then " if pre else ""
@@ -154,7 +155,7 @@ def _optimizer_words(spec, cfg: dict) -> str:
             f"D lr {gan.lr_d}, warm-up + cosine"
         )
     loss = cfg.get("loss", "auto")
-    if getattr(architecture_class(spec.arch), "kind", "") == "classification":
+    if getattr(cls, "kind", "") == "classification":
         what = "soft cross-entropy over ab bins"
     else:
         what = {"auto": "smooth L1", "l1": "L1", "mse": "MSE"}.get(loss, loss) + " on ab"

@@ -37,6 +37,22 @@ uvicorn = pytest.importorskip("uvicorn")
 pytest.importorskip("fastapi")
 
 
+#: reads an <img> back through a canvas: its natural size and mean chroma (max - min over RGB)
+CANVAS_CHROMA = """(id) => {
+    const img = document.getElementById(id);
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let spread = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      spread += Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
+    }
+    return {w: c.width, h: c.height, chroma: spread / (d.length / 4)};
+}"""
+
+
 def chroma(rgb: np.ndarray) -> float:
     """Mean per-pixel channel spread (max - min): 0 for a gray image."""
     a = rgb.astype(np.int16)
@@ -101,21 +117,7 @@ def test_upload_colorize_compare_download(page, base_url, tmp_path):
     page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
 
     # the result <img>, read back through a canvas: the input's size, and coloured
-    result = page.evaluate(
-        """() => {
-        const img = document.getElementById('after');
-        const c = document.createElement('canvas');
-        c.width = img.naturalWidth; c.height = img.naturalHeight;
-        const ctx = c.getContext('2d');
-        ctx.drawImage(img, 0, 0);
-        const d = ctx.getImageData(0, 0, c.width, c.height).data;
-        let spread = 0;
-        for (let i = 0; i < d.length; i += 4) {
-          spread += Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
-        }
-        return {w: c.width, h: c.height, chroma: spread / (d.length / 4)};
-    }"""
-    )
+    result = page.evaluate(CANVAS_CHROMA, "after")
     with Image.open(PHOTO) as im:
         assert (result["w"], result["h"]) == im.size
     assert result["chroma"] > 3.0, result
@@ -185,20 +187,6 @@ def test_errors_are_shown_with_the_servers_message(page, tmp_path):
 
 
 # ---- DICOM and NIfTI files ------------------------------------------------------------------
-
-CANVAS_CHROMA = """(id) => {
-    const img = document.getElementById(id);
-    const c = document.createElement('canvas');
-    c.width = img.naturalWidth; c.height = img.naturalHeight;
-    const ctx = c.getContext('2d');
-    ctx.drawImage(img, 0, 0);
-    const d = ctx.getImageData(0, 0, c.width, c.height).data;
-    let spread = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      spread += Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
-    }
-    return {w: c.width, h: c.height, chroma: spread / (d.length / 4)};
-}"""
 
 
 def ct_dicom(frames: int = 3, h: int = 64, w: int = 80) -> bytes:

@@ -251,14 +251,19 @@ class Session:
             return None
         return list(hints)
 
+    def _with_hint_channels(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """A hint model's input from L alone: L plus three zero hint channels (no hints); else as given."""
+        if self.takes_hints and l_norm.shape[1] == 1:
+            return torch.cat([l_norm, l_norm.new_zeros((l_norm.shape[0], 3, *l_norm.shape[2:]))], 1)
+        return l_norm
+
     def _predict(self, l_norm: torch.Tensor) -> torch.Tensor:
         """Normalised L (B, 1, H, W) -> ab in Lab units, float32 (the pipeline's AbPredictor).
 
         A hint model's input also holds its hint channels, (B, 4, H, W); given L alone it gets
         zero hint channels (no hints).
         """
-        if self.takes_hints and l_norm.shape[1] == 1:
-            l_norm = torch.cat([l_norm, l_norm.new_zeros((l_norm.shape[0], 3, *l_norm.shape[2:]))], 1)
+        l_norm = self._with_hint_channels(l_norm)
         if self.predictor is not None:
             return self.predictor(l_norm)
         if self.device.type == "cuda":
@@ -293,8 +298,7 @@ class Session:
         Always the torch network, whatever the backend: an ONNX export computes ab only. A hint
         model gets zero hint channels when given L alone, as in :meth:`_predict`.
         """
-        if self.takes_hints and l_norm.shape[1] == 1:
-            l_norm = torch.cat([l_norm, l_norm.new_zeros((l_norm.shape[0], 3, *l_norm.shape[2:]))], 1)
+        l_norm = self._with_hint_channels(l_norm)
         if self.device.type == "cuda":
             l_norm = l_norm.half()
         return self.model.predict_ab_uncertainty(l_norm).float()

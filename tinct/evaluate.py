@@ -33,7 +33,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -130,11 +130,16 @@ def resolve_models(models: str | Sequence[str]) -> list[str]:
 
 def iter_image_files(data_dir: Path, exclude: Path | None = None) -> list[Path]:
     """Image files under ``data_dir`` (recursive, by extension, hidden files and ``exclude`` left out), sorted."""
+    return _iter_files(data_dir, IMAGE_EXTENSIONS, exclude)
+
+
+def _iter_files(data_dir: Path, extensions: Collection[str], exclude: Path | None = None) -> list[Path]:
+    """Files under ``data_dir`` with one of ``extensions`` (recursive; hidden ones and ``exclude`` left out), sorted."""
     skip = exclude.resolve() if exclude is not None else None
     found = []
     for p in data_dir.rglob("*"):
         rel = p.relative_to(data_dir)
-        if p.suffix.lower() not in IMAGE_EXTENSIONS or any(part.startswith(".") for part in rel.parts):
+        if p.suffix.lower() not in extensions or any(part.startswith(".") for part in rel.parts):
             continue
         if skip is not None and p.resolve().is_relative_to(skip):
             continue
@@ -828,16 +833,7 @@ def iter_video_files(data: Path, exclude: Path | None = None) -> list[Path]:
 
     if data.is_file():
         return [data] if data.suffix.lower() in VIDEO_EXTENSIONS else []
-    skip = exclude.resolve() if exclude is not None else None
-    found = [
-        p
-        for p in data.rglob("*")
-        if p.suffix.lower() in VIDEO_EXTENSIONS
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(data).parts)
-        and not (skip is not None and p.resolve().is_relative_to(skip))
-    ]
-    return sorted(found)
+    return _iter_files(data, VIDEO_EXTENSIONS, exclude)
 
 
 def run_video_eval(
