@@ -124,19 +124,26 @@ def _is_medical(data: str) -> bool:
 
 
 def _n_images(data: str) -> int:
-    return 103 if _is_medical(data) else 9890
+    """Images in the training folder, counted as training reads them (the split's size if it is absent)."""
+    from tinct.data import list_images
+
+    try:
+        n = len(list_images(data))
+    except OSError:
+        n = 0
+    return n or (103 if _is_medical(data) else 9890)
 
 
 def _data_words(data: str) -> str:
     if _is_medical(data):
         return (
-            "the project's medical train split, 103 colour images: DRIVE and CHASE_DB1 fundus photographs, "
-            "H&E histology tiles, Kvasir endoscopy frames, scikit-image's retina and IHC samples; licences in "
-            "`shared/data/README.md`"
+            f"the project's medical train split, {_n_images(data):,} colour images: DRIVE and CHASE_DB1 fundus "
+            "photographs, H&E histology tiles, Kvasir endoscopy frames, scikit-image's retina and IHC samples; "
+            "licences in `shared/data/README.md`"
         )
     return (
-        "the project's shared train split, 9,890 colour images: BSDS500, Set5/Set14, Manga109 covers, ImageNet "
-        "samples, flowers, clothing, cats and dogs, Imagenette; licences in `shared/data/README.md`"
+        f"the project's shared train split, {_n_images(data):,} colour images: BSDS500, Set5/Set14, Manga109 "
+        "covers, ImageNet samples, flowers, clothing, cats and dogs, Imagenette; licences in `shared/data/README.md`"
     )
 
 

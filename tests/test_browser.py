@@ -248,9 +248,7 @@ def test_dicom_upload_shows_a_colour_frame_and_its_options(page, base_url, tmp_p
     page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
     page.fill("#frame", "2")
     page.locator("#frame").blur()  # a changed field applies when it is left
-    page.wait_for_function(
-        "() => document.getElementById('meta').textContent.includes('frame 2 (')", timeout=90_000
-    )
+    page.wait_for_function("() => document.getElementById('meta').textContent.includes('frame 2 (')", timeout=90_000)
     page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
     assert "pseudo-colour" in page.inner_text("#meta")
     assert page.evaluate(CANVAS_CHROMA, "after")["chroma"] > 10.0

@@ -140,6 +140,15 @@ def test_models_list_is_the_registry(client):
     assert lite["working_size"] == MODELS["lite"].working_size
 
 
+def test_models_list_marks_the_servers_own_default():
+    """`tinct serve --model X`: the page pre-selects X, so the list must mark X as the default."""
+    other = next(name for name in MODELS if name != DEFAULT_MODEL)
+    c = TestClient(create_app(model=other))
+    rows = c.get("/api/v1/models").json()
+    assert [row["name"] for row in rows if row["default"]] == [other]
+    assert c.get("/api/v1/info").json()["default_model"] == other
+
+
 def test_info_reports_the_limits():
     c = TestClient(create_app(max_body_bytes=1234, max_pixels=5678, timeout_s=9, queue_size=3, threads=2))
     info = c.get("/api/v1/info").json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -119,6 +120,10 @@ def test_cli_train_and_errors(smoke_dir, tmp_path):
     bad.write_text("nonsense_key = 1\n")
     r = CliRunner().invoke(app, ["train", "--config", str(bad)])
     assert r.exit_code == 1 and "unknown config keys" in r.output
+    r = CliRunner().invoke(
+        app, ["train", "--data", str(smoke_dir), "--precision", "fp8", "--out", str(tmp_path / "p"), "-q"]
+    )
+    assert r.exit_code == 1 and "unknown precision 'fp8'" in r.output
 
 
 def test_baseline_trains_from_the_cli_in_seconds(smoke_dir, tmp_path):
@@ -212,3 +217,73 @@ def test_init_weights_copies_and_widens_input_channels(tmp_path):
         init_weights(LiteUNet(width=16), path)
     with pytest.raises(TrainingError, match="cannot read"):
         init_weights(LiteUNet(width=8), tmp_path / "missing.safetensors")
+
+
+def _ramp_image(path, w: int = 200, h: int = 100) -> None:
+    """A horizontal ramp (red 0 -> 255 from left to right): a crop's mean red tells where it came from."""
+    import numpy as np
+    from PIL import Image
+
+    red = np.tile(np.linspace(0, 255, w).round().astype(np.uint8), (h, 1))
+    Image.fromarray(np.stack([red, np.full_like(red, 60), np.full_like(red, 90)], -1)).save(path)
+
+
+@pytest.mark.parametrize("min_view", [0.0, 0.75, 1.0])
+def test_crop_sides_respect_min_view(tmp_path, min_view):
+    """Training crops cover at least ``min_view`` of the short side (1.0: the whole short side)."""
+    import random
+
+    from tinct.data import CropDataset
+
+    _ramp_image(tmp_path / "ramp.png")
+    ds = CropDataset(tmp_path, crop=32, train=True, min_view=min_view)
+    random.seed(0)
+    spans = []
+    for _ in range(200):
+        red = ds[0][0].float()
+        spans.append(abs(float(red[:, -1].mean() - red[:, 0].mean())))  # ~ (crop side - 1) x 255/199 (flips too)
+    side = 255 / 199  # red per source pixel
+    smallest = min(spans) / side + 1
+    assert smallest >= max(32, min_view * 100) - 5  # resampling softens the edge columns
+    if min_view == 0.0:
+        assert smallest < 40  # small crops do happen without a floor
+    assert max(spans) / side + 1 <= 100 + 2
+
+
+def test_validation_writes_sample_grids(smoke_dir, tmp_path):
+    """Every validation also writes a grid: gray input, model output and truth for a few val images."""
+    import numpy as np
+    from PIL import Image
+
+    cfg = tiny_config(smoke_dir, tmp_path / "run", val=str(smoke_dir), val_every=3, val_images=4, sample_images=3)
+    train(cfg, progress=False)
+    grids = sorted((tmp_path / "run" / "samples").glob("*.png"))
+    assert [g.name for g in grids] == ["step_000003.png", "step_000006.png"]
+    grid = np.asarray(Image.open(grids[-1]))
+    assert grid.shape == (3 * 128, 3 * 128 + 2 * 4, 3)  # three 128 px val crops, stacked gray / model / truth
+    gray = grid[:128, :128].astype(int)
+    assert np.abs(gray[..., 0] - gray[..., 1]).max() <= 1  # the first row is the gray input
+    assert np.abs(grid[256:, :128].astype(int) - gray).mean() > 1  # the last is the colour truth
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_resumes(smoke_dir, tmp_path, precision):
+    """bf16 / fp16 autocast (GPU only by default, forced here on the CPU) trains, checkpoints the
+    scaler and resumes; fp16 weights are exported either way."""
+    cfg = tiny_config(smoke_dir, tmp_path / "run", precision=precision, steps=3)
+    summary = train(cfg, progress=False)
+    assert summary["steps"] == 3 and math.isfinite(summary["loss"])
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "run" / "checkpoint.safetensors"), framework="pt") as f:
+        meta = json.loads(f.metadata()["tinct_training_state"])
+    assert bool(meta["scaler"]) == (precision == "fp16")  # only fp16 scales the loss
+    again = train(tiny_config(smoke_dir, tmp_path / "run", precision=precision, steps=5), resume=True, progress=False)
+    assert again["steps"] == 5
+
+
+def test_precision_auto_is_fp32_on_the_cpu_and_unknown_is_refused():
+    assert train_mod.Precision("auto", torch.device("cpu")).name == "fp32"
+    assert train_mod.Precision("auto", torch.device("cuda")).name == "bf16"
+    with pytest.raises(TrainingError, match="unknown precision 'fp8'"):
+        train_mod.Precision("fp8", torch.device("cpu"))

@@ -1,8 +1,8 @@
 """Pickle-free checkpoints: tensors in safetensors, everything else in the file's JSON metadata.
 
 A training checkpoint holds the model, the optimizer (state tensors and param groups), the
-scheduler, RNG states, the step and the config. It is written to a temporary file and renamed,
-so a crash mid-write never leaves a broken checkpoint behind.
+scheduler, the mixed-precision gradient scaler, RNG states, the step and the config. It is
+written to a temporary file and renamed, so a crash mid-write never leaves a broken checkpoint.
 """
 
 from __future__ import annotations
@@ -60,8 +60,12 @@ def save_training_state(
     config: dict,
     extra_tensors: dict[str, torch.Tensor] | None = None,
     models: dict[str, torch.nn.Module] | None = None,
+    scaler: Any = None,
 ) -> None:
-    """Save everything needed to resume training exactly (see module docstring)."""
+    """Save everything needed to resume training exactly (see module docstring).
+
+    ``scaler``: a :class:`torch.amp.GradScaler` (its state is ``{}`` when disabled: bf16 / fp32).
+    """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for name, m in (models or {}).items():
         tensors.update({f"{name}.{k}": v for k, v in m.state_dict().items()})
@@ -72,6 +76,8 @@ def save_training_state(
         meta["optim"][name] = m
     for name, sch in schedulers.items():
         meta["sched"][name] = sch.state_dict()  # LambdaLR keeps None for plain functions
+    if scaler is not None:
+        meta["scaler"] = scaler.state_dict()
     tensors["rng.torch"] = torch.get_rng_state()
     meta["rng_python"] = random.getstate()
     np_state = np.random.get_state()
@@ -88,8 +94,13 @@ def load_training_state(
     optimizers: dict[str, torch.optim.Optimizer],
     schedulers: dict[str, Any],
     models: dict[str, torch.nn.Module] | None = None,
+    scaler: Any = None,
 ) -> tuple[int, dict, dict[str, torch.Tensor]]:
-    """Restore a checkpoint written by :func:`save_training_state`; returns (step, config, extras)."""
+    """Restore a checkpoint written by :func:`save_training_state`; returns (step, config, extras).
+
+    A ``scaler`` gets the saved loss scale when the checkpoint has one (an fp16 run); otherwise it
+    keeps its initial state (a run saved in bf16 / fp32, or before scalers were saved).
+    """
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["tinct_training_state"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -108,6 +119,8 @@ def load_training_state(
         if hasattr(sch, "lr_lambdas"):  # LambdaLR: plain functions are stored as None
             state.setdefault("lr_lambdas", [None] * len(sch.lr_lambdas))
         sch.load_state_dict(state)
+    if scaler is not None and meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
     torch.set_rng_state(tensors["rng.torch"])
     py = meta["rng_python"]
     random.setstate((py[0], tuple(py[1]), py[2]))

@@ -559,6 +559,9 @@ def train(
     batch: Annotated[Optional[int], typer.Option()] = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
+    precision: Annotated[
+        Optional[str], typer.Option(help="auto (bf16 on a GPU, fp32 on the CPU), fp32, bf16 or fp16.")
+    ] = None,
     out: Annotated[Optional[str], typer.Option(help="Run folder (checkpoints, logs, weights).")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.safetensors.")] = False,
@@ -578,6 +581,7 @@ def train(
         batch=batch,
         lr=lr,
         device=device,
+        precision=precision,
         out=out,
         seed=seed,
     )

@@ -29,19 +29,24 @@ def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
 class CropDataset(Dataset):
     """Random crops (training) or centre crops (validation) of colour images, as uint8 RGB.
 
-    Training crops take a random square of side ``s`` in [crop, short side] (scale
-    augmentation), resize it bicubically to ``crop`` and flip it horizontally at random.
+    Training crops take a random square of side ``s`` in [max(crop, min_view * short side),
+    short side] (scale augmentation; ``min_view`` near 1 shows the network nearly the whole
+    image, as it sees it at a working size equal to ``crop``), resize it bicubically to ``crop``
+    and flip it horizontally at random.
     Returns a (3, crop, crop) uint8 tensor; an unreadable image returns ``None`` and is counted
     in ``self.failed`` (the collate function drops it).
     """
 
-    def __init__(self, root: str | Path, crop: int = 96, train: bool = True, scale_aug: bool = True):
+    def __init__(
+        self, root: str | Path, crop: int = 96, train: bool = True, scale_aug: bool = True, min_view: float = 0.0
+    ):
         self.paths = list_images(root)
         if not self.paths:
             raise FileNotFoundError(f"no images found in {root}")
         self.crop = crop
         self.train = train
         self.scale_aug = scale_aug
+        self.min_view = min_view
         self.failed: set[str] = set()
 
     def __len__(self) -> int:
@@ -65,7 +70,7 @@ class CropDataset(Dataset):
             w, h = im.size
             short = min(w, h)
         if self.train:
-            side = random.randint(c, short) if self.scale_aug else c
+            side = random.randint(min(short, max(c, round(self.min_view * short))), short) if self.scale_aug else c
             x0 = random.randint(0, w - side)
             y0 = random.randint(0, h - side)
         else:

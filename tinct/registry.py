@@ -179,10 +179,11 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
 
 
-def model_rows() -> list[dict[str, Any]]:
+def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
     """The registry as rows (what ``tinct models --json`` prints and ``GET /api/v1/models`` answers).
 
-    One dict per model, registry order: name, default, description, working_size, takes_hints
+    One dict per model, registry order: name, default (True for ``default``: the registry's, or a
+    server's own default model), description, working_size, takes_hints
     (whether it takes user colour hints), weights_bytes (None if the weights file is missing),
     parameters and val_* scores from the model card (None when not recorded).
     """
@@ -193,7 +194,7 @@ def model_rows() -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": spec.name,
-                "default": spec.name == DEFAULT_MODEL,
+                "default": spec.name == default,
                 "description": spec.description,
                 "working_size": spec.working_size,
                 "takes_hints": spec.takes_hints,

@@ -824,9 +824,7 @@ def create_app(
         400: {"description": "No file, or an empty one."},
         413: {"description": "Body or image (pixels) above this server's limit."},
         415: {"description": "Not multipart, not an image content type, or not an image."},
-        422: {
-            "description": "Undecodable or truncated image; unknown model; invalid format, size, hints or method."
-        },
+        422: {"description": "Undecodable or truncated image; unknown model; invalid format, size, hints or method."},
         503: {"description": "Queue full (see Retry-After) or model unavailable."},
         504: {"description": "Not done within the per-request time limit."},
     }
@@ -851,9 +849,13 @@ def create_app(
             tags=["colorize"],
         )
 
-    @app.get("/api/v1/models", summary="The model registry (as `tinct models --json`)", tags=["models"])
+    @app.get(
+        "/api/v1/models",
+        summary="The model registry (as `tinct models --json`; `default` marks this server's default model)",
+        tags=["models"],
+    )
     def models() -> list[dict[str, Any]]:
-        return model_rows()
+        return model_rows(service.model)
 
     @app.get("/api/v1/info", summary="Version, default model and this server's limits", tags=["models"])
     def info() -> dict[str, Any]:

@@ -61,6 +61,7 @@ class TrainConfig:
     epochs: float | None = None  #: if set, overrides steps
     batch: int = 32
     size: int = 96  #: training crop side
+    min_view: float = 0.0  #: smallest crop side as a fraction of the image's short side (1: whole views)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup: int = 100
@@ -72,7 +73,9 @@ class TrainConfig:
     checkpoint_every_s: float = 300.0
     val_every: int = 500
     val_images: int = 64
+    sample_images: int = 8  #: validation images in each sample grid (samples/step_NNNNNN.png; 0: none)
     log_every: int = 20
+    precision: str = "auto"  #: "auto" (bf16 autocast on a GPU, fp32 on the CPU), "fp32", "bf16", "fp16"
     rebalance_lambda: float = 0.5  #: Zhang's class-rebalancing mix
     rebalance_power: float = 1.0  #: 1 = full rebalancing, 0 = none
     prior_images: int = 1000
@@ -142,6 +145,46 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class Precision:
+    """Mixed precision for one run: an autocast context for forward passes and a gradient scaler.
+
+    ``auto``: bf16 autocast on a GPU (no loss scaling needed), plain fp32 on the CPU, where
+    autocast is slower than fp32 for these convolutions. ``fp16`` adds dynamic loss scaling
+    (:class:`torch.amp.GradScaler`, saved in checkpoints); ``bf16`` / ``fp32`` keep a disabled scaler,
+    so every step calls it the same way. Losses are computed in fp32 (the models' losses cast to float).
+    """
+
+    def __init__(self, name: str, device: torch.device):
+        if name not in PRECISIONS:
+            raise TrainingError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
+        if name == "auto":
+            name = "bf16" if device.type == "cuda" else "fp32"
+        self.name = name
+        self.device_type = device.type
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=name == "fp16")
+
+    def autocast(self):
+        """The context a forward pass (and its loss) runs in: autocast to ``dtype``, or nothing for fp32."""
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, params=None, clip: float | None = None):
+        """Backward (scaled for fp16), optional gradient clipping (on unscaled gradients), optimiser step."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if clip is not None and params is not None:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        self.scaler.step(optimizer)
+
+    def update(self) -> None:
+        """Adjust the loss scale once per training step (after every optimiser of the step has stepped)."""
+        self.scaler.update()
 
 
 def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -335,11 +378,15 @@ class Objective:
 
 
 @torch.no_grad()
-def validate(model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+def validate(
+    model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device, samples: list[np.ndarray] | None = None
+) -> dict[str, float]:
     """PSNR of model and gray on centre crops (ab upsampled bilinearly; quick training signal).
 
     A hint model is scored without hints (``val_psnr``) and with 10 hints from the truth
     (``val_psnr_hints10``, the same points every validation: seeded by the image index).
+    ``samples``, when given, receives the first ``cfg.sample_images`` images as uint8 RGB triples
+    stacked vertically (gray input, model output, truth): the columns of :func:`sample_grid`.
     """
     from tinct.color import lab_to_rgb
 
@@ -357,17 +404,33 @@ def validate(model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device)
         if hinted:
             hints = simulate_hints(ab_true, torch.Generator().manual_seed(i), points=10, patch_sizes=(HINT_PATCH,))
             preds.append((model.predict_ab(torch.cat([l_norm, hints], 1)), psnr_hints))
+        shown = []
         for ab, store in preds:
             ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
-            pred = lab_to_rgb(torch.cat([L, ab], 1))
-            mse = ((pred * 255).round() - rgb * 255).pow(2).mean().clamp_min(1e-10)
+            pred = (lab_to_rgb(torch.cat([L, ab], 1)) * 255).round()
+            mse = (pred - rgb * 255).pow(2).mean().clamp_min(1e-10)
             store.append(float(10 * torch.log10(255**2 / mse)))
+            shown.append(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
+        if samples is not None and len(samples) < cfg.sample_images:
+            samples.append(np.concatenate([shown[1], shown[0], t.permute(1, 2, 0).numpy()], 0))
     model.train()
     p, g = float(np.mean(psnr)), float(np.mean(psnr_gray))
     scores = {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
     if hinted:
         scores["val_psnr_hints10"] = float(np.mean(psnr_hints))
     return scores
+
+
+def sample_grid(columns: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Validation columns (gray / model / truth, each uint8 H x W x 3) side by side, white gaps between."""
+    h = max(c.shape[0] for c in columns)
+    width = sum(c.shape[1] for c in columns) + gap * (len(columns) - 1)
+    grid = np.full((h, width, 3), 255, np.uint8)
+    x = 0
+    for c in columns:
+        grid[: c.shape[0], x : x + c.shape[1]] = c
+        x += c.shape[1] + gap
+    return grid
 
 
 def lr_lambda(cfg: TrainConfig, total: int, start: int = 0, scale_before: float = 1.0):
@@ -395,8 +458,10 @@ def _check_finite(losses: dict[str, torch.Tensor], step: int) -> None:
 class SupervisedStep:
     """One optimiser step of a regression or classification model (AdamW, warm-up + cosine)."""
 
-    def __init__(self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device):
-        self.model, self.objective = distribute(model, device), objective
+    def __init__(
+        self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, precision: Precision
+    ):
+        self.model, self.objective, self.precision = distribute(model, device), objective, precision
         self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
         self.optimizers = {"opt": self.opt}
@@ -405,12 +470,11 @@ class SupervisedStep:
 
     def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step on the model's input ``l_norm`` (normalised L, plus a hint model's hint channels)."""
-        loss = self.objective(self.model(l_norm), ab, l_norm)
+        with self.precision.autocast():
+            loss = self.objective(self.model(l_norm), ab, l_norm)
         _check_finite({"loss": loss}, step)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-        self.opt.step()
+        self.precision.step(loss, self.opt, self.model.parameters(), clip=5.0)
+        self.precision.update()
         self.sched.step()
         return {"loss": loss}
 
@@ -423,13 +487,24 @@ class AdversarialStep:
     D sees (L, ab / 110) stacked; G minimises ``adv_weight * adv + pixel_weight * pixel``.
     """
 
-    def __init__(self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, n_images: int):
+    def __init__(
+        self,
+        model,
+        objective: Objective,
+        cfg: TrainConfig,
+        total: int,
+        device: torch.device,
+        n_images: int,
+        precision: Precision,
+    ):
         from dataclasses import replace
 
-        self.model, self.objective = distribute(model, device), objective
+        self.model, self.objective, self.precision = distribute(model, device), objective, precision
         hp = model.gan if cfg.gan_mode is None else replace(model.gan, gan_mode=cfg.gan_mode)
         self.hp = hp
         disc = model.build_discriminator().to(device)
+        if device.type == "cuda":
+            disc = disc.to(memory_format=torch.channels_last)
         self.disc = distribute(disc, device)
         default_pre = int(hp.pretrain_epochs * n_images / cfg.batch)
         self.pretrain = min(total, cfg.pretrain_steps if cfg.pretrain_steps is not None else default_pre)
@@ -445,32 +520,33 @@ class AdversarialStep:
     def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
         from tinct.losses import discriminator_loss, generator_adversarial_loss
 
-        fake = self.model(l_norm)
-        pixel = self.objective.pixel(fake, ab, l_norm)
+        amp = self.precision
+        with amp.autocast():
+            fake = self.model(l_norm)
+            pixel = self.objective.pixel(fake, ab, l_norm)
         if step < self.pretrain:
             losses = {"loss": pixel}
             _check_finite(losses, step)
-            self.opt_g.zero_grad(set_to_none=True)
-            pixel.backward()
-            self.opt_g.step()
+            amp.step(pixel, self.opt_g)
+            amp.update()
             self.opt_d.step()  # no gradients: a no-op that keeps D's schedule in step with G's
             self.sched_g.step()
             self.sched_d.step()
             return losses
         mode = self.hp.gan_mode
-        l_small = F.adaptive_avg_pool2d(l_norm[:, :1], fake.shape[-2:])
-        real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, fake.shape[-2:]) / AB_SCALE], 1)
-        loss_d = discriminator_loss(self.disc(real), self.disc(torch.cat([l_small, fake.detach()], 1)), mode)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        adv = generator_adversarial_loss(self.disc(torch.cat([l_small, fake], 1)), mode)
-        loss_g = self.hp.adv_weight * adv + self.hp.pixel_weight * pixel
+        with amp.autocast():
+            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], fake.shape[-2:])
+            real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, fake.shape[-2:]) / AB_SCALE], 1)
+            loss_d = discriminator_loss(self.disc(real), self.disc(torch.cat([l_small, fake.detach()], 1)), mode)
+        _check_finite({"loss_d": loss_d}, step)
+        amp.step(loss_d, self.opt_d)
+        with amp.autocast():
+            adv = generator_adversarial_loss(self.disc(torch.cat([l_small, fake], 1)), mode)
+            loss_g = self.hp.adv_weight * adv + self.hp.pixel_weight * pixel
         losses = {"loss": loss_g, "loss_d": loss_d, "loss_adv": adv, "loss_pixel": pixel}
         _check_finite(losses, step)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        amp.step(loss_g, self.opt_g)
+        amp.update()
         self.sched_g.step()
         self.sched_d.step()
         return losses
@@ -497,7 +573,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     main = rank == 0  # the one process that prints, validates, logs, checkpoints and exports
 
     # --- data
-    dataset = CropDataset(cfg.data, crop=cfg.size, train=True)
+    dataset = CropDataset(cfg.data, crop=cfg.size, train=True, min_view=cfg.min_view)
     total = int(math.ceil(cfg.epochs * len(dataset) / cfg.batch)) if cfg.epochs else cfg.steps
     val_ds = CropDataset(cfg.val, crop=128, train=False) if cfg.val and main else None
 
@@ -509,6 +585,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if cfg.init and not (resume and ckpt_path.exists()):
         init_weights(model, cfg.init)
     model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # GPU only: faster convolutions with autocast
+    precision = Precision(cfg.precision, device)
     step, prior = 0, None
     if resume and ckpt_path.exists():  # the bin prior is part of the state: load it first
         from safetensors import safe_open
@@ -517,12 +596,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             prior = f.get_tensor("extra.prior") if "extra.prior" in f.keys() else None
     objective = Objective(model, cfg, dataset, device, prior)
     if getattr(model, "adversarial", False):
-        trainer = AdversarialStep(model, objective, cfg, total, device, len(dataset))
+        trainer = AdversarialStep(model, objective, cfg, total, device, len(dataset), precision)
     else:
-        trainer = SupervisedStep(model, objective, cfg, total, device)
+        trainer = SupervisedStep(model, objective, cfg, total, device, precision)
     if resume and ckpt_path.exists():
         step, _, _ = load_training_state(
-            ckpt_path, model=model, optimizers=trainer.optimizers, schedulers=trainer.schedulers, models=trainer.modules
+            ckpt_path,
+            model=model,
+            optimizers=trainer.optimizers,
+            schedulers=trainer.schedulers,
+            models=trainer.modules,
+            scaler=precision.scaler,
         )
         if main:
             print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
@@ -539,6 +623,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             config=asdict(cfg),
             extra_tensors=extras,
             models=trainer.modules,
+            scaler=precision.scaler,
         )
 
     loader = DataLoader(
@@ -566,6 +651,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             step += 1
             continue
         l_norm, ab = lab_batch(batch, device)
+        if device.type == "cuda":
+            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
         if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
             l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
         try:
@@ -597,7 +684,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 "time": time.time(),
             }
             if validate_now and main:
-                last.update(validate(model, val_ds, cfg, device))
+                columns: list[np.ndarray] = []
+                last.update(validate(model, val_ds, cfg, device, columns if cfg.sample_images > 0 else None))
+                if columns:  # rows: gray input, the model at this step, the truth
+                    from tinct.io import write_image
+
+                    write_image(out / "samples" / f"step_{step:06d}.png", sample_grid(columns))
             if log is not None:
                 log.write(json.dumps(last) + "\n")
                 log.flush()
