@@ -156,3 +156,72 @@ def test_cli_guidance(tmp_path):
     assert "pseudo-colour" in Image.open(tmp_path / "o" / "cat_color.jpg").getexif()[0x0131]
     r = CliRunner().invoke(app, ["colorize", str(src), "--lut", "nonexistent-map"])
     assert r.exit_code == 2 and "nonexistent-map" in r.output
+
+
+@pytest.fixture(scope="module")
+def trained_weights(tmp_path_factory, smoke_dir) -> Path:
+    """The model.safetensors of a tiny 2-step `tinct train` run (a user's own model)."""
+    from tinct.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(
+        model="lite", data=str(smoke_dir), steps=2, batch=4, size=32, warmup=1, out=str(out), prior_images=8,
+        model_kwargs={"width": 8, "temperature": 0.5},
+    )  # fmt: skip
+    train(cfg, progress=False)
+    return out / "model.safetensors"
+
+
+def test_a_trained_weights_file_is_a_model_everywhere(trained_weights, tmp_path):
+    """`--model runs/x/model.safetensors`: the API, `tinct colorize` and `tinct eval` use a run's weights."""
+    from tinct.registry import resolve_spec
+
+    spec = resolve_spec(str(trained_weights))
+    assert (spec.arch, spec.kwargs["width"], spec.weights_path) == ("lite", 8, trained_weights)
+    session = tinct.load_model(str(trained_weights), device="cpu", backend="torch")
+    assert session.model.temperature == 0.5 and session.model.enc0[0][0].out_channels == 8
+    gray = gradient_rgb(40, 56)[..., 0]
+    out = session.colorize(gray)
+    assert out.shape == (40, 56, 3) and out.dtype == np.uint8
+    assert np.abs(luminance(out) - luminance(np.repeat(gray[..., None], 3, 2))).max() < 1.0
+
+    src = tmp_path / "g.png"
+    Image.fromarray(gray).save(src)
+    r = CliRunner().invoke(app, ["colorize", str(src), "--model", str(trained_weights), "-o", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o" / "g_color.png").convert("RGB")), out)
+
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    Image.fromarray(gradient_rgb(40, 56)).save(truth / "t.png")
+    r = CliRunner().invoke(
+        app, ["eval", str(truth), "--models", f"lite,{trained_weights}", "--out", str(tmp_path / "rep"), "-q"]
+    )
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert str(trained_weights) in json.dumps(summary) and "lite" in json.dumps(summary)
+
+
+def test_weights_files_that_are_not_models_are_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    from tinct.registry import resolve_spec
+
+    with pytest.raises(UnknownModelError, match="not found"):
+        resolve_spec(str(tmp_path / "nope.safetensors"))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(UnknownModelError, match="not a readable safetensors file"):
+        resolve_spec(str(junk))
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": np.zeros(2, np.float32)}, str(bare))
+    with pytest.raises(UnknownModelError, match="no tinct metadata"):
+        resolve_spec(str(bare))
+    alien = tmp_path / "alien.safetensors"
+    save_file({"w": np.zeros(2, np.float32)}, str(alien), metadata={"arch": '"resnet"', "kwargs": "{}"})
+    with pytest.raises(UnknownModelError, match="unknown architecture 'resnet'"):
+        resolve_spec(str(alien))
+    r = CliRunner().invoke(app, ["colorize", str(DEMO), "--model", str(bare), "-o", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "no tinct metadata" in r.output

@@ -250,6 +250,12 @@ def test_unknown_model_name(client, photo_jpeg):
     assert_error(post(client, photo_jpeg, model="nope"), 422, "unknown model 'nope'", "lite")
 
 
+def test_weights_file_paths_are_not_models_on_the_server(client, photo_jpeg):
+    """The CLI and API take a trained model.safetensors path; a client of the server never names a file."""
+    weights = str(MODELS["lite"].weights_path)
+    assert_error(post(client, photo_jpeg, model=weights), 422, f"unknown model {weights!r}", "lite")
+
+
 def test_unsupported_output_format(client, photo_jpeg):
     assert_error(post(client, photo_jpeg, format="gif"), 422, "unsupported output format 'gif'")
 

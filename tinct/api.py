@@ -31,7 +31,7 @@ from tinct import __version__
 from tinct.color import luminance
 from tinct.io import LoadedImage, atomic_write_bytes, encode_image, extension_for, output_format, read_image
 from tinct.pipeline import AbPredictor, colorize_pixels, join_ab, predict_lowres
-from tinct.registry import DEFAULT_MODEL, ModelSpec, architecture_class, build_architecture, get_spec
+from tinct.registry import DEFAULT_MODEL, ModelSpec, architecture_class, build_architecture, resolve_spec
 
 log = logging.getLogger("tinct")
 
@@ -544,7 +544,7 @@ def load_model(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    spec = get_spec(name)
+    spec = resolve_spec(name)
     dev = resolve_device(device)
     if backend == "onnx" and dev.type != "cpu":
         raise ValueError("the onnx backend runs on the CPU; use --device cpu (or the torch backend on the GPU)")
@@ -572,7 +572,7 @@ def _onnx_predictor(name: str, dev: torch.device, backend: str, model_options: d
 
     if backend == "torch" or dev.type != "cpu" or (backend == "auto" and not onnx.onnxruntime_available()):
         return None
-    if backend == "auto" and not getattr(architecture_class(get_spec(name).arch), "onnx_exportable", True):
+    if backend == "auto" and not getattr(architecture_class(resolve_spec(name).arch), "onnx_exportable", True):
         return None  # known not to export: do not try (and print the exporter's failure) on every load
     try:
         return onnx.OnnxPredictor(onnx.cached_export(name, **model_options))

@@ -173,9 +173,9 @@ def colorize_dataset(
     except ImportError:
         raise ImportError("colorize-dataset needs Ray Data: pip install 'tinct[cluster]'") from None
 
-    from tinct.registry import get_spec
+    from tinct.registry import resolve_spec
 
-    get_spec(model)  # an unknown model fails here, not in every actor
+    resolve_spec(model)  # an unknown model (or unreadable weights file) fails here, not in every actor
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     rows, result = plan_dataset(inputs, out_dir, fmt, suffix, overwrite, recursive)

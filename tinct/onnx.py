@@ -196,11 +196,12 @@ def cached_export(name: str, **model_options: Any) -> Path:
     Named ``{name}-{weights sha1[:12]}.onnx`` (plus a hash of the options when any are set), so
     new weights or another temperature never reuse a stale export.
     """
-    from tinct.registry import get_spec
+    from tinct.registry import resolve_spec
 
-    spec = get_spec(name)
+    spec = resolve_spec(name)
     opts = {k: v for k, v in sorted(model_options.items()) if v is not None}
-    tag = f"{name}-{weights_sha1(spec.weights_path)[:12]}"
+    stem = spec.weights_path.stem if spec.path else name  # a weights file: its stem, never its folders
+    tag = f"{stem}-{weights_sha1(spec.weights_path)[:12]}"
     if opts:
         tag += "-" + hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:8]
     path = cache_dir() / f"{tag}.onnx"

@@ -43,18 +43,20 @@ class ModelSpec:
     working_size: int = 256
     kwargs: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
+    #: weights outside the package (a model trained with ``tinct train``; see :func:`resolve_spec`)
+    path: str | None = None
 
     @property
     def weights_path(self) -> Path:
-        return WEIGHTS_DIR / f"{self.name}.safetensors"
+        return Path(self.path) if self.path else WEIGHTS_DIR / f"{self.name}.safetensors"
 
     @property
     def card_path(self) -> Path:
-        return WEIGHTS_DIR / f"{self.name}.md"
+        return self.weights_path.with_suffix(".md")
 
     @property
     def metrics_path(self) -> Path:
-        return WEIGHTS_DIR / f"{self.name}.json"
+        return self.weights_path.with_suffix(".json")
 
     @property
     def takes_hints(self) -> bool:
@@ -177,6 +179,42 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+
+
+def resolve_spec(name: str) -> ModelSpec:
+    """A registry entry, or the spec of a weights file that ``tinct train`` wrote (its ``model.safetensors``).
+
+    A name that is not in the registry and ends in ``.safetensors`` is read as a path: the
+    architecture and its arguments come from the file's metadata (``arch``, ``kwargs``), the
+    working size is the registry default (256; override it with ``working_size``). So
+    ``tinct colorize --model runs/mine/model.safetensors`` and ``tinct eval --models
+    lite,runs/mine/model.safetensors`` use a model you trained. The server accepts registry names
+    only (:func:`get_spec`). Raises :class:`UnknownModelError` for anything else, with the reason.
+    """
+    if name in MODELS or not name.endswith(".safetensors"):
+        return get_spec(name)
+    path = Path(name)
+    if not path.is_file():
+        raise UnknownModelError(f"weights file {name} not found (and {name!r} is not a registry model)")
+    try:
+        from safetensors import SafetensorError, safe_open
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        raise UnknownModelError("reading a weights file needs safetensors") from None
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise UnknownModelError(f"{name} is not a readable safetensors file: {e}") from None
+    try:
+        arch = json.loads(meta["arch"])
+        kwargs = json.loads(meta.get("kwargs", "{}")) or {}
+    except (KeyError, ValueError, TypeError):
+        raise UnknownModelError(
+            f"{name} has no tinct metadata (arch, kwargs): use the model.safetensors that tinct train writes"
+        ) from None
+    if arch not in ARCHITECTURES or not isinstance(kwargs, dict):
+        raise UnknownModelError(f"{name}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return ModelSpec(name=name, arch=arch, description=f"{arch} weights from {name}", kwargs=kwargs, path=str(path))
 
 
 def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
