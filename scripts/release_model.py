@@ -57,11 +57,16 @@ def main() -> None:
     ap.add_argument("--notes", default="", help="extra text for the card")
     ap.add_argument("--reproduce", default=None, help="command that reproduces the run (default: tinct train --config)")
     ap.add_argument("--card-only", action="store_true", help="only re-render NAME.md from NAME.json (no eval)")
+    ap.add_argument(
+        "--rescore",
+        action="store_true",
+        help="shipped weights unchanged (e.g. a new working size or temperature in the registry): re-run the "
+        "evaluations, keep the card's training facts and notes (plus --notes, appended)",
+    )
     args = ap.parse_args()
 
     from safetensors import safe_open
 
-    from tinct.evaluate import run_eval
     from tinct.registry import build_architecture, get_spec
 
     spec = get_spec(args.name)
@@ -70,19 +75,21 @@ def main() -> None:
         notes = args.notes or _card_notes(spec.card_path)
         spec.card_path.write_text(render_card(spec, card_json, notes))
         return
+    if args.rescore:
+        card_json = json.loads(spec.metrics_path.read_text())
+        card_json.update(kwargs=spec.kwargs, **_evaluate(args, args.run / "eval"))
+        card_json["rescored"] = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        notes = " ".join(x for x in (_card_notes(spec.card_path), args.notes) if x)
+        spec.metrics_path.write_text(json.dumps(card_json, indent=2) + "\n")
+        spec.card_path.write_text(render_card(spec, card_json, notes))
+        print(json.dumps({k: card_json[k] for k in ("val", "medical_val") if k in card_json}, indent=2))
+        return
     shutil.copyfile(args.run / "model.safetensors", spec.weights_path)
     with safe_open(str(spec.weights_path), framework="pt") as f:
         meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
     params = sum(p.numel() for p in build_architecture(spec.arch, **spec.kwargs).parameters())
     facts = _training_facts(args.run)
-    report_root = args.run / "eval"
-    val = run_eval(args.val, [args.name], report_root / "val", progress=False, command=f"tinct eval {args.val}")
-    results = {"val": _scores(val, args.name)}
-    if args.medical and args.medical.is_dir():
-        med = run_eval(
-            args.medical, [args.name], report_root / "medical", progress=False, command=f"tinct eval {args.medical}"
-        )
-        results["medical_val"] = _scores(med, args.name)
+    results = _evaluate(args, args.run / "eval")
     card_json = {
         "name": args.name,
         "arch": spec.arch,
@@ -103,6 +110,20 @@ def main() -> None:
     spec.metrics_path.write_text(json.dumps(card_json, indent=2) + "\n")
     spec.card_path.write_text(render_card(spec, card_json, args.notes))
     print(json.dumps(results, indent=2))
+
+
+def _evaluate(args: argparse.Namespace, report_root: Path) -> dict:
+    """`tinct eval` of the registry model on val (and medical/val): {"val": scores[, "medical_val": scores]}."""
+    from tinct.evaluate import run_eval
+
+    val = run_eval(args.val, [args.name], report_root / "val", progress=False, command=f"tinct eval {args.val}")
+    results = {"val": _scores(val, args.name)}
+    if args.medical and args.medical.is_dir():
+        med = run_eval(
+            args.medical, [args.name], report_root / "medical", progress=False, command=f"tinct eval {args.medical}"
+        )
+        results["medical_val"] = _scores(med, args.name)
+    return results
 
 
 def _row(label: str, r: dict) -> str:
@@ -185,7 +206,9 @@ def render_card(spec, c: dict, notes: str) -> str:
         f"working size {spec.working_size} px (short side, never upscaled).",
         f"- Weights: `tinct/weights/{spec.name}.safetensors`, fp16, {c['weights_bytes'] / 1e6:.1f} MB.",
         f"- Training data: `{cfg.get('data', '?')}` ({_data_words(cfg.get('data', ''))}), random crops of "
-        f"{cfg.get('size', '?')} px with scale augmentation and horizontal flips.",
+        f"{cfg.get('size', '?')} px with scale augmentation"
+        + (f" (each crop at least {cfg['min_view']:g} of the image's short side)" if cfg.get("min_view") else "")
+        + " and horizontal flips.",
         f"- Training: {t['steps']:,} steps of batch {cfg.get('batch', '?')} (about "
         f"{t['steps'] * cfg.get('batch', 0) / _n_images(cfg.get('data', '')):.1f} epochs), "
         f"{_optimizer_words(spec, cfg)}, "
@@ -210,8 +233,8 @@ def render_card(spec, c: dict, notes: str) -> str:
         lines.append(_row("`shared/data/medical/val`", c["medical_val"]))
     lines += [
         "",
-        f"Average inference time per image on val: {c['val']['ait_s'] * 1000:.0f} ms (batch 1, CPU, "
-        "the image's native size, about 160 px short side).",
+        f"Average inference time per image on val: {c['val']['ait_s'] * 1000:.0f} ms (batch 1, CPU; val images "
+        f"are about 160 px on the short side, seen at {min(spec.working_size, 160)} px).",
         "The colourfulness ratio is mean Hasler-Süsstrunk colourfulness of the outputs over that of the truths "
         "(1.0 = as vivid as reality); max ΔL is the largest CIELAB L difference between output and input.",
         "",

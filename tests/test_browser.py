@@ -186,7 +186,7 @@ def test_errors_are_shown_with_the_servers_message(page, tmp_path):
     assert page.is_hidden("#error")
 
 
-# ---- DICOM and NIfTI files ------------------------------------------------------------------
+# ---- DICOM, NIfTI and FITS files ------------------------------------------------------------
 
 
 def ct_dicom(frames: int = 3, h: int = 64, w: int = 80) -> bytes:
@@ -296,4 +296,34 @@ def test_nifti_upload_names_slices_and_offers_an_rgb_nifti(page, tmp_path):
     with page.expect_download(timeout=90_000) as info:
         page.click("#export")
     assert info.value.suggested_filename == "brain_color.nii.gz"
+    assert page.problems == []
+
+
+def test_fits_upload_shows_a_plane_a_stretch_and_png_only(page, tmp_path):
+    pytest.importorskip("astropy")
+    from astropy.io import fits
+
+    cube = np.stack([np.tile(np.linspace(0, 1000, 48, dtype=np.float32), (36, 1)) * (k + 1) for k in range(3)])
+    sky = tmp_path / "m31.fits"
+    fits.PrimaryHDU(cube).writeto(sky)
+    assert page.is_hidden("#stretch-field")
+    page.set_input_files("#file", str(sky))
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+    assert page.is_visible("#medical") and page.is_hidden("#format-field")
+    assert page.inner_text("#medical-legend") == "FITS options"
+    assert page.inner_text("#frame-label") == "Plane (0 to 2)" and page.input_value("#frame") == "1"
+    assert "FITS plane 1 (0 to 2)" in page.inner_text("#meta")
+    after = page.evaluate(CANVAS_CHROMA, "after")
+    assert (after["w"], after["h"]) == (48, 36)
+    # a PNG is the only download: no whole-file export
+    assert page.is_hidden("#export") and page.inner_text("#download") == "Download PNG"
+    assert page.get_attribute("#download", "download") == "m31_color.png"
+    # the stretch is shown for FITS and applied at once: the answer's window header names it
+    assert page.is_visible("#stretch-field")
+    page.select_option("#stretch", "asinh")
+    page.wait_for_function(
+        "() => document.getElementById('meta').textContent.includes('asinh stretch')", timeout=90_000
+    )
+    page.click("#new")
+    assert page.is_hidden("#medical") and page.is_hidden("#stretch-field")
     assert page.problems == []

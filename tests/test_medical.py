@@ -712,6 +712,57 @@ def test_upload_kind(demo, tmp_path):
     assert upload_kind(b"x", "C:\\scans\\brain.NII.GZ") == "nifti"
 
 
+def _fits_bytes(data) -> bytes:
+    buf = io.BytesIO()
+    fits.PrimaryHDU(np.asarray(data)).writeto(buf)
+    return buf.getvalue()
+
+
+def test_upload_kind_fits():
+    from tinct.medical import upload_kind
+
+    data = _fits_bytes(np.zeros((4, 5), np.float32))
+    assert data[:9] == b"SIMPLE  ="
+    assert upload_kind(data) == "fits" and upload_kind(data, "blob") == "fits"
+    assert upload_kind(data, "scan.dcm") == "fits"  # the content wins over a wrong name, as the DICM marker does
+    assert upload_kind(gzip.compress(data)) == "fits" and upload_kind(gzip.compress(data), "blob.gz") == "fits"
+    for name in ("m31.fits", "M31.FIT", "x.fts", "x.fits.gz", "x.FTS.GZ", "C:\\sky\\m31.fit.gz"):
+        assert upload_kind(b"x", name) == "fits", name
+    assert upload_kind(b"SIMPLE = T" + b" " * 600) is None  # not the card's spacing
+    assert upload_kind(b" SIMPLE  =" + b" " * 600) is None  # not at byte 0
+    assert upload_kind(gzip.compress(b"\x00" * 600)) is None
+
+
+def test_fits_limits_from_the_header_gzip_and_foreign_bytes():
+    from tinct.io import ImageTooLargeError, NotAnImageError
+
+    cube = np.arange(3 * 8 * 9, dtype=np.float32).reshape(3, 8, 9)
+    data = _fits_bytes(cube)
+    assert len(read_fits(data, max_total=216).frames) == 3
+    with pytest.raises(ImageTooLargeError, match="3 plane\\(s\\) hold 216 pixels in all, above the limit of 215"):
+        read_fits(data, max_total=215)
+    with pytest.raises(ImageTooLargeError):
+        read_fits(data, max_pixels=71)  # one 9 x 8 plane is 72 pixels
+    # a header that promises 50 planes of 1000 x 1000 and no data: refused from the header, before
+    # any data is read (reading it would fail with "cannot read FITS file" instead)
+    hdr = fits.Header([("SIMPLE", True), ("BITPIX", -32), ("NAXIS", 3), ("NAXIS1", 1000), ("NAXIS2", 1000)])
+    hdr["NAXIS3"] = 50
+    with pytest.raises(ImageTooLargeError, match="50,000,000 pixels in all"):
+        read_fits(hdr.tostring().encode("ascii"), max_total=1000)
+    # gzipped bytes: read as the plain ones; a decompression bomb is stopped; a cut stream refused
+    gz = gzip.compress(data)
+    np.testing.assert_array_equal(read_fits(gz, max_total=216).frames[1], read_fits(data).frames[1])
+    with pytest.raises(ImageTooLargeError, match="expands to more than"):
+        read_fits(gzip.compress(b"\x00" * (8 << 20)), max_total=1000)
+    with pytest.raises(ImageError, match="truncated gzip"):
+        read_fits(gz[: len(gz) // 2], max_total=1000)
+    with pytest.raises(NotAnImageError, match="not a FITS file"):
+        read_fits(b"a text file, not FITS" * 30)
+    with pytest.raises(ImageError, match="cannot read FITS file") as e:
+        read_fits(data[: 2880 + 100])  # the header (one 2880-byte block) and 100 of the 864 data bytes
+    assert "\n" not in str(e.value)
+
+
 def test_total_limits_and_bombs(tmp_path):
     from tinct.io import ImageTooLargeError
     from tinct.medical import read_nifti

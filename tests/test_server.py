@@ -500,6 +500,31 @@ def test_page_file_input_takes_dicom_and_nifti():
     assert ".dcm" not in (parser.found["reference"].get("accept") or "")
 
 
+def test_page_file_input_takes_fits():
+    from html.parser import HTMLParser
+
+    class Elements(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: dict[str, dict[str, str | None]] = {}
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if a.get("id"):
+                self.found[a["id"]] = {"tag": tag, **a}
+
+    parser = Elements()
+    parser.feed((server.WEB_DIR / "index.html").read_text())
+    accept = {t.strip() for t in (parser.found["file"].get("accept") or "").split(",")}
+    assert {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz"} <= accept, accept
+    # the FITS stretch is a medical option, hidden until a FITS file is chosen
+    assert parser.found["stretch"]["tag"] == "select" and "hidden" in parser.found["stretch-field"]
+    assert ".fits" not in (parser.found["reference"].get("accept") or "")
+    # the page tells FITS files by name and by their first card, as tinct.medical.upload_kind does
+    script = (server.WEB_DIR / "app.js").read_text()
+    assert '"SIMPLE  ="' in script and '".fits.gz"' in script
+
+
 def test_web_files_load_nothing_from_other_origins():
     files = sorted(Path(server.WEB_DIR).iterdir())
     assert {f.name for f in files} >= {"index.html", "app.js", "app.css", "docs.html", "docs.js"}

@@ -1,7 +1,7 @@
-"""DICOM and NIfTI uploads to the web server (tinct.server): answers, limits and errors.
+"""DICOM, NIfTI and FITS uploads to the web server (tinct.server): answers, limits and errors.
 
-Files are made by the tests with pydicom and nibabel (helpers of tests/test_medical.py). Most
-requests use the pseudo mode (a look-up table: no model run); a few the default model.
+Files are made by the tests with pydicom, nibabel and astropy (helpers of tests/test_medical.py).
+Most requests use the pseudo mode (a look-up table: no model run); a few the default model.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ nib = pytest.importorskip("nibabel")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from tinct.color import luminance  # noqa: E402
-from tinct.medical import read_dicom, read_nifti  # noqa: E402
+from tinct.medical import read_dicom, read_fits, read_nifti  # noqa: E402
 from tinct.registry import DEFAULT_MODEL  # noqa: E402
 from tinct.server import create_app  # noqa: E402
 
@@ -219,8 +219,165 @@ def test_invalid_medical_fields(client, ct, volume):
     assert_error(send(client, data, "v.nii.gz", axis="3"), 422, "axis")
     photo = io.BytesIO()
     Image.new("L", (20, 20), 128).save(photo, "PNG")
-    assert_error(send(client, photo.getvalue(), "p.png", "image/png", window="40,400"), 422, "DICOM and NIfTI uploads")
+    assert_error(
+        send(client, photo.getvalue(), "p.png", "image/png", window="40,400"), 422, "DICOM, NIfTI and FITS uploads"
+    )
     assert_error(send(client, photo.getvalue(), "p.png", "image/png", format="dcm"), 422, "for DICOM and NIfTI")
     ref = {"reference": ("ref.png", photo.getvalue(), "image/png")}
     r = client.post(COLORIZE, files={"file": ("ct.dcm", ct, "application/dicom"), **ref})
-    assert_error(r, 422, "not DICOM or NIfTI")
+    assert_error(r, 422, "not DICOM, NIfTI or FITS")
+
+
+# ---- FITS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fits():
+    pytest.importorskip("astropy")
+    from astropy.io import fits
+
+    return fits
+
+
+def fits_bytes(fits, data) -> bytes:
+    buf = io.BytesIO()
+    fits.PrimaryHDU(np.asarray(data)).writeto(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def sky(fits) -> tuple[bytes, np.ndarray]:
+    """A 2-D FITS image, 30 rows x 40 columns, that brightens row by row (FITS row 1 darkest)."""
+    data = np.tile(np.linspace(0, 1000, 30, dtype=np.float32)[:, None], (1, 40))
+    return fits_bytes(fits, data), data
+
+
+@pytest.fixture(scope="module")
+def cube(fits) -> tuple[bytes, np.ndarray]:
+    """A 3-plane FITS cube, 20 x 24 a plane, each plane brighter than the one before."""
+    data = np.stack([np.tile(np.linspace(0, 100, 24, dtype=np.float32), (20, 1)) + 300 * k for k in range(3)])
+    return fits_bytes(fits, data), data
+
+
+def test_fits_upload_answers_a_png_flipped_as_fits_is_shown(client, sky):
+    data, image = sky
+    r = send(client, data, "m31.fits", "application/fits", window="full")  # realistic: the model
+    rgb = png(r)
+    assert rgb.shape == image.shape + (3,) == (30, 40, 3)
+    # FITS row 1 is the bottom: the PNG's top row is the data's last (brightest) row
+    expected = np.rint(image / 1000 * 65535).astype(np.uint16)[::-1]
+    assert np.abs(luminance(rgb) - luminance(expected)).max() <= 0.5
+    assert luminance(rgb)[0].mean() > 95 and luminance(rgb)[-1].mean() < 5
+    assert r.headers["x-tinct-mode"] == "realistic" and r.headers["x-tinct-model"] == DEFAULT_MODEL
+    assert r.headers["x-tinct-frames"] == "1" and r.headers["x-tinct-frame"] == "0"
+    assert "min..max 0..1000 (full); linear stretch" in r.headers["x-tinct-window"]
+    assert 'filename="m31_color.png"' in r.headers["content-disposition"]
+    assert "colour added by software" in Image.open(io.BytesIO(r.content)).text["Software"]
+
+
+def test_fits_cube_frame_field_picks_a_plane(client, cube):
+    data, _ = cube
+    planes = read_fits(data).frames
+    r = send(client, data, "cube.fits", mode="pseudo", frame="1")
+    assert r.headers["x-tinct-frames"] == "3" and r.headers["x-tinct-frame"] == "1"
+    assert np.abs(luminance(png(r)) - luminance(planes[1])).max() <= 0.5
+    r = send(client, data, "cube.fits", mode="pseudo", frame="0")
+    assert r.headers["x-tinct-frame"] == "0"
+    assert np.abs(luminance(png(r)) - luminance(planes[0])).max() <= 0.5
+    r = send(client, data, "cube.fits", mode="pseudo", lut="hot")
+    assert r.headers["x-tinct-frame"] == "1" and r.headers["x-tinct-model"] == "hot"  # the middle one
+    assert_error(send(client, data, "cube.fits", mode="pseudo", frame="3"), 422, "plane 3 does not exist")
+
+
+def test_fits_stretch_field(client, sky, ct):
+    data, _ = sky
+    r = send(client, data, "m31.fits", mode="pseudo", stretch="asinh")
+    assert np.abs(luminance(png(r)) - luminance(read_fits(data, "asinh").frames[0])).max() <= 0.5
+    assert r.headers["x-tinct-window"].endswith("asinh stretch")
+    assert png(send(client, data, "m31.fits", mode="pseudo", stretch="LOG")).shape == (30, 40, 3)
+    assert_error(send(client, data, "m31.fits", mode="pseudo", stretch="sqrt"), 422, "linear, asinh, log")
+    photo = io.BytesIO()
+    Image.new("L", (20, 20), 128).save(photo, "JPEG")
+    msg = assert_error(send(client, photo.getvalue(), "p.jpg", "image/jpeg", stretch="asinh"), 422, "FITS uploads only")
+    assert "DICOM" not in msg
+    assert_error(send(client, ct, "ct.dcm", mode="pseudo", stretch="asinh"), 422, "FITS uploads only")
+
+
+def test_fits_is_answered_as_png_only(client, sky):
+    data, _ = sky
+    for fmt, fragment in (("dcm", "DICOM uploads only"), ("nii", "NIfTI uploads only"), ("jpg", "png (lossless)")):
+        msg = assert_error(send(client, data, "m31.fits", format=fmt), 422, fragment)
+        assert "\n" not in msg and "FITS" in msg
+    assert_error(send(client, data, "m31.fits", axis="0"), 422, "NIfTI uploads only")
+    assert_error(send(client, data, "m31.fits", mode="pseudo", window="wide"), 422, "window must be")
+    assert png(send(client, data, "m31.fits", mode="pseudo", format="png")).shape == (30, 40, 3)
+
+
+def test_fits_anonymize_gives_a_neutral_name(client, sky):
+    data, _ = sky
+    r = send(client, data, "DOE_JANE.fits", mode="pseudo", anonymize="true")
+    assert png(r).shape == (30, 40, 3)
+    disposition = r.headers["content-disposition"]
+    assert "DOE" not in disposition and 'filename="anon-' in disposition and disposition.endswith('_color.png"')
+
+
+def test_fits_found_by_content_gzipped_or_not(client, sky):
+    data, image = sky
+    for body, name, ctype in (
+        (data, "blob", "application/octet-stream"),
+        (data, "upload", "image/fits"),
+        (gzip.compress(data), "blob", "application/gzip"),
+        (gzip.compress(data), "m31.fits.gz", "application/octet-stream"),
+    ):
+        r = send(client, body, name, ctype, mode="pseudo")
+        assert png(r).shape == image.shape + (3,), name
+    assert 'filename="m31_color.png"' in r.headers["content-disposition"]  # not m31.fits_color.png
+
+
+def test_corrupt_fits_uploads_are_refused_not_500(client, sky, cube):
+    data, _ = sky
+    msg = assert_error(send(client, data[: 2880 + 500], "m31.fits", mode="pseudo"), 422, "FITS")  # data cut short
+    assert "\n" not in msg
+    assert_error(send(client, b"SIMPLE  = garbage" + b" " * 100, "m31.fits", mode="pseudo"), 422)
+    assert_error(send(client, gzip.compress(data)[:200], "m31.fits.gz", mode="pseudo"), 422, "truncated gzip")
+    assert_error(send(client, b"hello, not a sky" * 20, "m31.fits", mode="pseudo"), 415, "not a FITS file")
+    rng = np.random.default_rng(11)
+    good = cube[0]
+    cases = [good[:n] for n in (9, 80, 400, 2880, 2881, len(good) - 2881)]
+    for _ in range(8):
+        bad = bytearray(good)
+        for i in rng.integers(0, 800, size=4):  # damage the header cards
+            bad[i] = int(rng.integers(0, 256))
+        cases.append(bytes(bad))
+    for body in cases:
+        r = send(client, body, "cube.fits", mode="pseudo")
+        assert r.status_code in (200, 413, 415, 422), (r.status_code, r.text)
+        if r.status_code != 200:
+            assert_error(r, r.status_code)
+
+
+def test_fits_limits_are_the_servers(fits):
+    with TestClient(create_app(max_pixels=2_000)) as c:  # every 20 x 30 plane fits (600), 4 of them do not
+        ok = fits_bytes(fits, np.zeros((3, 20, 30), np.float32))
+        assert png(send(c, ok, "ok.fits", mode="pseudo")).shape == (20, 30, 3)
+        big = fits_bytes(fits, np.zeros((4, 20, 30), np.float32))
+        assert_error(send(c, big, "big.fits", mode="pseudo"), 413, "2,400 pixels in all, above the limit of 2,000")
+        wide = fits_bytes(fits, np.zeros((50, 50), np.float32))
+        assert_error(send(c, wide, "wide.fits", mode="pseudo"), 413, "above the limit")
+        bomb = gzip.compress(b"\x00" * (4 << 20))  # 4 MiB of zeros, 4 kB on the wire
+        assert_error(send(c, bomb, "bomb.fits.gz", mode="pseudo"), 413, "expands to more than")
+
+
+def test_fits_without_astropy_is_415(client, sky, monkeypatch):
+    from tinct import medical
+
+    def no_astropy(*_args, **_kwargs):
+        raise ModuleNotFoundError("No module named 'astropy'")
+
+    monkeypatch.setattr(medical, "read_fits", no_astropy)
+    data, _ = sky
+    assert_error(
+        send(client, data, "m31.fits", mode="pseudo"),
+        415,
+        "this server cannot read FITS files (install tinct[medical])",
+    )

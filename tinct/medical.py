@@ -38,6 +38,7 @@ import datetime as _dt
 import functools
 import gzip
 import io
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ PERCENTILES = (0.5, 99.5)  #: the "auto" window of NIfTI volumes without cal_min
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".dic")
 NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 FITS_EXTENSIONS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+FITS_MAGIC = b"SIMPLE  ="  #: how every FITS file starts (the primary header's first card, FITS 4.0 section 4.4.1.1)
 
 SC_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"  #: Secondary Capture Image Storage
 MF_TRUE_COLOR_SC_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7.4"  #: Multi-frame True Color SC Image Storage
@@ -842,12 +844,26 @@ def _stretch(unit: np.ndarray, stretch: str) -> np.ndarray:
     return np.asarray(fn(unit, clip=True), dtype=np.float32)
 
 
+def _fits_image_shape(h: Any) -> tuple[int, ...] | None:
+    """The data shape (numpy order) of an image HDU with 2-D or more data, from its header; else None.
+
+    Random-groups HDUs, tables and HDUs without data (NAXIS 0, or an axis of length 0) give None.
+    """
+    from astropy.io import fits
+
+    if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) or isinstance(h, fits.GroupsHDU):
+        return None
+    shape = tuple(int(n) for n in h.shape)
+    return shape if len(shape) >= 2 and min(shape) > 0 else None
+
+
 def read_fits(
     src: str | Path | bytes,
     stretch: str = "linear",
     hdu: int | str | None = None,
     window: WindowSpec = "auto",
     max_pixels: int | None = None,
+    max_total: int | None = None,
 ) -> MedicalImage:
     """Read a FITS image (path or bytes) -> :class:`MedicalImage`, a 3-D cube giving one frame per plane.
 
@@ -858,8 +874,16 @@ def read_fits(
     ``AsinhStretch(a=0.1)``: asinh(x/a)/asinh(1/a), ``LogStretch(a=1000)``: log(a x + 1)/log(a + 1)).
     Frames are flipped vertically (FITS row 1 is the bottom). ``header`` is the HDU's header.
 
+    Limits: ``max_pixels`` per plane (default ``tinct.io.DEFAULT_MAX_PIXELS``); ``max_total`` pixels
+    in all planes together (default: no limit; the server sets one). Both are checked from the
+    header (NAXISn), before the data is read. Bytes may be gzipped (a .fits.gz file's); with
+    ``max_total`` they may expand to at most 8 bytes per allowed pixel + 1 MiB (a decompression
+    bomb is stopped there; :func:`_gunzip`, as for NIfTI). Bytes that do not start with the
+    ``SIMPLE  =`` card are not FITS (:class:`~tinct.io.NotAnImageError`).
+
     Raises:
-        ImageError: unreadable file or no image HDU. ValueError: unknown ``stretch``.
+        ImageError: unreadable file or no image HDU; :class:`~tinct.io.ImageTooLargeError` above
+        a limit. ValueError: unknown ``stretch``.
     """
     from astropy.io import fits
 
@@ -870,18 +894,28 @@ def read_fits(
     try:
         if isinstance(src, (str, Path)) and not Path(src).is_file():
             raise ImageError(f"{name}: file not found")
+        if isinstance(src, bytes):
+            if src[:2] == b"\x1f\x8b":
+                src = _gunzip(src, None if max_total is None else 8 * max_total + 2**20, name)
+            if not src.startswith(FITS_MAGIC):
+                raise NotAnImageError(f"{name}: not a FITS file (it does not start with a SIMPLE card)")
         fp = io.BytesIO(src) if isinstance(src, bytes) else str(src)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(fp, memmap=False) as hdul:
-                image_types = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
                 candidates = [hdul[hdu]] if hdu is not None else list(hdul)
-                chosen = next(
-                    (h for h in candidates if isinstance(h, image_types) and h.data is not None and h.data.ndim >= 2),
-                    None,
-                )
+                chosen = next((h for h in candidates if _fits_image_shape(h) is not None), None)
                 if chosen is None:
                     raise ImageError(f"{name}: no image HDU with 2-D or 3-D data")
+                shape = _fits_image_shape(chosen)
+                assert shape is not None
+                while len(shape) > 3 and shape[0] == 1:
+                    shape = shape[1:]
+                if len(shape) > 3:
+                    raise ImageError(f"{name}: FITS data of shape {shape} is not 2-D or 3-D")
+                _check_size(shape[-2], shape[-1], max_pixels)  # from the header, before the data is read
+                planes = shape[0] if len(shape) == 3 else 1
+                _check_total(math.prod(shape), max_total, f"{name}: the {planes} plane(s)")
                 data = np.asarray(chosen.data, dtype=np.float32)
                 header = chosen.header.copy()
     except ImageError:
@@ -890,7 +924,7 @@ def read_fits(
         raise ImageError(f"{name}: cannot read FITS file: {_one_line(e)}") from None
     while data.ndim > 3 and data.shape[0] == 1:
         data = data[0]
-    if data.ndim > 3:
+    if data.ndim > 3 or data.ndim < 2:
         raise ImageError(f"{name}: FITS data of shape {data.shape} is not 2-D or 3-D")
     cube = data[None] if data.ndim == 2 else data
     _check_size(cube.shape[1], cube.shape[2], max_pixels)
@@ -937,17 +971,22 @@ def _nifti_magic(head: bytes) -> bool:
 
 
 def upload_kind(data: bytes, filename: str | None = None) -> str | None:
-    """What an uploaded file is: "dicom", "nifti", or None (an ordinary image, or anything else).
+    """What an uploaded file is: "dicom", "nifti", "fits", or None (an ordinary image, or anything else).
 
     DICOM: the DICM marker at byte 128, or a .dcm/.dicom/.dic name (a bare dataset without the
-    preamble). NIfTI: a .nii/.nii.gz name, or a single-file NIfTI-1/2 header, gzipped or not
-    (only the first bytes are decompressed to look). FITS uploads are not recognised.
+    preamble). FITS: the ``SIMPLE  =`` card at byte 0, or a .fits/.fit/.fts name (gzipped:
+    .fits.gz...). NIfTI: a .nii/.nii.gz name, or a single-file NIfTI-1/2 header. FITS and NIfTI
+    are recognised gzipped too (only the first bytes are decompressed to look).
     """
     if len(data) >= 132 and data[128:132] == b"DICM":
         return "dicom"
+    if data.startswith(FITS_MAGIC):
+        return "fits"
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].lower()
     if name.endswith(NIFTI_EXTENSIONS):
         return "nifti"
+    if name.endswith(FITS_EXTENSIONS):
+        return "fits"
     if name.endswith(DICOM_EXTENSIONS):
         return "dicom"
     head = data[:544]
@@ -958,6 +997,8 @@ def upload_kind(data: bytes, filename: str | None = None) -> str | None:
             head = zlib.decompressobj(wbits=31).decompress(data[: 1 << 16], 544)
         except zlib.error:
             return None
+        if head.startswith(FITS_MAGIC):
+            return "fits"
     return "nifti" if _nifti_magic(head) else None
 
 

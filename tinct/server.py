@@ -18,11 +18,12 @@ Endpoints (all errors are JSON ``{"error": "<one line>"}``, never a traceback):
   hints); 503 queue full (with ``Retry-After``) or model unavailable; 504 the per-request time
   limit passed.
 * ``POST /colorize`` -- the same, kept as the seed's simple form endpoint.
-* DICOM and NIfTI uploads (found by content or name, :func:`tinct.medical.upload_kind`) go to the
-  same endpoints: answered as a PNG of one frame or slice, a DICOM Secondary Capture (``format``
-  dcm) or an RGB NIfTI (``format`` nii); fields ``window``, ``axis``, ``frame``, ``mode``, ``lut``,
-  ``anonymize`` (see :class:`MedicalForm`); the same limits and errors, checked per frame and for
-  all frames together.
+* DICOM, NIfTI and FITS uploads (found by content or name, :func:`tinct.medical.upload_kind`) go
+  to the same endpoints: answered as a PNG of one frame, slice or plane, a DICOM Secondary Capture
+  (``format`` dcm; DICOM only) or an RGB NIfTI (``format`` nii; NIfTI only); FITS uploads are
+  answered as PNG only; fields ``window``, ``axis`` (NIfTI), ``frame``, ``mode``, ``lut``,
+  ``stretch`` (FITS), ``anonymize`` (see :class:`MedicalForm`); the same limits and errors,
+  checked per frame and for all frames together.
 * ``GET /api/v1/models`` -- the registry as ``tinct models --json`` prints it (:func:`model_rows`).
 * ``GET /api/v1/info`` -- version, default model and the limits in force (the page reads them).
 * ``GET /healthz`` -- the process answers. ``GET /readyz`` -- 200 only once the default model is loaded.
@@ -169,7 +170,7 @@ class GuidanceForm:
 
 @dataclass
 class Colorized:
-    """One colorized upload, encoded. ``filename`` and ``headers``: set for DICOM/NIfTI uploads
+    """One colorized upload, encoded. ``filename`` and ``headers``: set for DICOM/NIfTI/FITS uploads
     (the download name, and X-Tinct-* headers: mode, frames, the frame shown, the window)."""
 
     data: bytes
@@ -180,28 +181,40 @@ class Colorized:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-#: answers to DICOM and NIfTI uploads: ``format`` value -> answer kind -> (media type, extension)
+#: answers to DICOM, NIfTI and FITS uploads: ``format`` value -> answer kind -> (media type, extension)
 MEDICAL_OUTPUTS = {"png": "PNG", "dcm": "DICOM", "dicom": "DICOM", "nii": "NIFTI", "nii.gz": "NIFTI", "nifti": "NIFTI"}
 MEDICAL_ANSWERS = {
     "PNG": ("image/png", ".png"),
     "DICOM": ("application/dicom", ".dcm"),
     "NIFTI": ("application/gzip", ".nii.gz"),
 }
-#: upload part content types accepted for DICOM and NIfTI besides the generic ones
-MEDICAL_CONTENT_TYPES = {"application/dicom", "application/gzip", "application/x-gzip", "application/x-nifti"}
+#: upload part content types accepted for DICOM, NIfTI and FITS besides the generic ones
+MEDICAL_CONTENT_TYPES = {
+    "application/dicom",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-nifti",
+    "application/fits",
+    "image/fits",
+}
+#: what each kind of medical upload (:func:`tinct.medical.upload_kind`) is called, and its frames
+MEDICAL_LABELS = {"dicom": ("DICOM", "frame"), "nifti": ("NIfTI", "slice"), "fits": ("FITS", "plane")}
 
 
 @dataclass(frozen=True)
 class MedicalForm:
-    """A DICOM or NIfTI request's fields, validated (:func:`_medical_form`).
+    """A DICOM, NIfTI or FITS request's fields, validated (:func:`_medical_form`).
 
-    ``output``: "PNG" (one frame or slice, ``frame``: 0-based, None = the middle one), "DICOM" (a
-    Secondary Capture of every frame; DICOM uploads only) or "NIFTI" (an RGB NIfTI of every slice,
-    gzipped, the input's affine; NIfTI uploads only). ``window``: "auto", "full" or (center, width);
-    ``axis``: NIfTI slicing axis; ``mode``: realistic (the model) or pseudo (built-in ``lut``);
-    ``anonymize``: basic-profile de-identification of a DICOM answer, free-text fields and
-    extensions dropped from a NIfTI answer, and a neutral download name (``anon-<hex>``) for
-    every answer; ``stem``: the download name's stem otherwise.
+    ``output``: "PNG" (one frame, slice or plane, ``frame``: 0-based, None = the middle one; the
+    only answer to a FITS upload), "DICOM" (a Secondary Capture of every frame; DICOM uploads only)
+    or "NIFTI" (an RGB NIfTI of every slice, gzipped, the input's affine; NIfTI uploads only).
+    ``window``: "auto", "full" or (center, width); ``axis``: NIfTI slicing axis; ``mode``:
+    realistic (the model) or pseudo (built-in ``lut``); ``stretch``: FITS stretch after the window
+    (linear, asinh or log, :data:`tinct.medical.STRETCHES`); ``anonymize``: basic-profile
+    de-identification of a DICOM answer, free-text fields and extensions dropped from a NIfTI
+    answer, and a neutral download name (``anon-<hex>``) for every answer (a FITS answer is a PNG
+    without the FITS header, so the name is all it changes); ``stem``: the download name's stem
+    otherwise.
     """
 
     output: str = "PNG"
@@ -212,6 +225,7 @@ class MedicalForm:
     lut: str = "viridis"
     anonymize: bool = False
     stem: str = "image"
+    stretch: str = "linear"
 
 
 def status_for(error: ImageError) -> int:
@@ -324,13 +338,14 @@ class Service:
         return Colorized(body, out_fmt, session.name, time.perf_counter() - t0)
 
     def _colorize_medical(self, data: bytes, kind: str, name: str, size: int | None, form: MedicalForm) -> Colorized:
-        """Worker thread: read a DICOM object or a NIfTI volume (``kind``), colorize, encode.
+        """Worker thread: read a DICOM object, a NIfTI volume or a FITS image (``kind``), colorize, encode.
 
-        Limits: each frame or slice at most ``max_pixels`` and all of them together too (checked
-        from the header, before decoding; a gzipped NIfTI may expand to 8 bytes a voxel of that);
-        above them ImageTooLargeError (413). The whole object or volume is windowed together; a PNG
-        answer colorizes only the frame shown. Unreadable or corrupt input: ImageError (415 not
-        DICOM/NIfTI at all, else 422); without pydicom/nibabel on the server: HTTP 415.
+        Limits: each frame, slice or plane at most ``max_pixels`` and all of them together too
+        (checked from the header, before decoding; a gzipped NIfTI or FITS may expand to 8 bytes a
+        pixel of that); above them ImageTooLargeError (413). The whole object, volume or cube is
+        windowed together; a PNG answer colorizes only the frame shown. Unreadable or corrupt
+        input: ImageError (415 not DICOM/NIfTI/FITS at all, else 422); without pydicom, nibabel or
+        astropy on the server: HTTP 415.
         """
         from dataclasses import replace
 
@@ -341,11 +356,13 @@ class Service:
         detail = session.name if session is not None else form.lut
         limit = self.limits.max_pixels
         headers = {"X-Tinct-Mode": form.mode}
-        label = "DICOM" if kind == "dicom" else "NIfTI"
+        label, part = MEDICAL_LABELS[kind]
         try:
             try:
                 if kind == "dicom":
                     image = medical.read_dicom(data, form.window, max_pixels=limit, max_total=limit)
+                elif kind == "fits":
+                    image = medical.read_fits(data, form.stretch, window=form.window, max_pixels=limit, max_total=limit)
                 else:
                     image = medical.read_nifti(data, form.axis, form.window, max_pixels=limit, max_total=limit)
             except (ImageError, ImportError, HTTPException):
@@ -360,8 +377,7 @@ class Service:
             if form.output == "PNG":
                 index = n // 2 if form.frame is None else form.frame
                 if not 0 <= index < n:
-                    what = "frame" if kind == "dicom" else "slice"
-                    raise ImageError(f"{what} {index} does not exist: the upload has {n} ({what}s 0 to {n - 1})")
+                    raise ImageError(f"{part} {index} does not exist: the upload has {n} ({part}s 0 to {n - 1})")
                 headers["X-Tinct-Frame"] = str(index)
                 one = replace(image, frames=[image.frames[index]])
                 rgb = medical.colorize_medical(session, one, form.mode, form.lut)
@@ -401,7 +417,7 @@ class Service:
     async def colorize_medical(
         self, data: bytes, kind: str, name: str, size: int | None, form: MedicalForm
     ) -> Colorized:
-        """The same as :meth:`colorize` for a DICOM or NIfTI upload (``kind``), see :meth:`_colorize_medical`."""
+        """The same as :meth:`colorize` for a DICOM, NIfTI or FITS upload (``kind``), see :meth:`_colorize_medical`."""
         return await self.run(self._colorize_medical, data, kind, name, size, form)
 
     async def run(self, work: Callable[..., Colorized], *args: Any) -> Colorized:
@@ -570,7 +586,10 @@ def _require_multipart(request: Request) -> None:
 
 async def colorize_upload(
     request: Request,
-    file: Annotated[UploadFile | None, File(description="The image (JPEG, PNG, TIFF, WebP, BMP, GIF).")] = None,
+    file: Annotated[
+        UploadFile | None,
+        File(description="The image (JPEG, PNG, TIFF, WebP, BMP, GIF), or a DICOM, NIfTI or FITS file."),
+    ] = None,
     model: Annotated[str | None, Form(description="Registry model name (default: the server's).")] = None,
     fmt: Annotated[
         str | None, Form(alias="format", description="jpg, png or webp (default: the input's, else png).")
@@ -592,25 +611,32 @@ async def colorize_upload(
         str | None, Form(description="How the reference's colours are transferred: reinhard (default) or welsh.")
     ] = None,
     window: Annotated[
-        str | None, Form(description="DICOM/NIfTI: the window, auto (default), full or CENTER,WIDTH (e.g. 40,400).")
+        str | None,
+        Form(description="DICOM/NIfTI/FITS: the window, auto (default), full or CENTER,WIDTH (e.g. 40,400)."),
     ] = None,
     axis: Annotated[int | None, Form(description="NIfTI: the slicing axis, 0, 1 or 2 (default 2).")] = None,
     frame: Annotated[
         int | None,
-        Form(description="DICOM/NIfTI: the frame or slice answered as PNG, from 0 (default: the middle one)."),
+        Form(
+            description="DICOM/NIfTI/FITS: the frame, slice or plane answered as PNG, from 0 (default: the middle one)."
+        ),
     ] = None,
     mode: Annotated[
         str | None,
-        Form(description="DICOM/NIfTI: realistic (the model; default) or pseudo (a look-up table's colour)."),
+        Form(description="DICOM/NIfTI/FITS: realistic (the model; default) or pseudo (a look-up table's colour)."),
     ] = None,
     lut: Annotated[
-        str | None, Form(description="DICOM/NIfTI, pseudo mode: a built-in look-up table (default viridis).")
+        str | None, Form(description="DICOM/NIfTI/FITS, pseudo mode: a built-in look-up table (default viridis).")
+    ] = None,
+    stretch: Annotated[
+        str | None,
+        Form(description="FITS: the stretch after the window, linear (default), asinh or log (astropy's)."),
     ] = None,
     anonymize: Annotated[
         bool | None,
         Form(
-            description="DICOM/NIfTI: de-identify a DICOM answer (basic profile) or a NIfTI answer's free text, "
-            "and give any answer a neutral download name."
+            description="DICOM/NIfTI/FITS: de-identify a DICOM answer (basic profile) or a NIfTI answer's free "
+            "text, and give any answer a neutral download name (a FITS answer is a PNG without the FITS header)."
         ),
     ] = None,
 ) -> Response:
@@ -620,7 +646,7 @@ async def colorize_upload(
         raise HTTPException(400, "no file: send the image in the multipart form field 'file'")
     part_type = (file.content_type or "").split(";", 1)[0].strip().lower()
     if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES | MEDICAL_CONTENT_TYPES):
-        raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM or NIfTI file")
+        raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM, NIfTI or FITS file")
     name = model or service.model
     fmt = (fmt or "").lower().lstrip(".") or None
     try:
@@ -629,7 +655,9 @@ async def colorize_upload(
         raise HTTPException(422, str(e)) from None
     if fmt is not None and fmt not in OUTPUT_FORMATS and fmt not in MEDICAL_OUTPUTS:
         raise HTTPException(
-            422, f"unsupported output format {fmt!r}; use one of jpg, png, webp (images; DICOM/NIfTI: png, dcm, nii)"
+            422,
+            f"unsupported output format {fmt!r}; use one of jpg, png, webp "
+            "(images; DICOM/NIfTI: png, dcm, nii; FITS: png)",
         )
     max_size = service.limits.max_working_size
     if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
@@ -643,11 +671,13 @@ async def colorize_upload(
     kind = upload_kind(data, file.filename)
     fields = {"window": window, "axis": axis, "frame": frame, "mode": mode, "lut": lut, "anonymize": anonymize}
     if kind is not None:
-        medical = _medical_form(kind, fmt, form, file.filename, **fields)
+        medical = _medical_form(kind, fmt, form, file.filename, **fields, stretch=stretch)
         return _medical_response(await service.colorize_medical(data, kind, name, size, medical))
+    if stretch is not None:
+        raise HTTPException(422, "stretch: for FITS uploads only, not ordinary images")
     given = [k for k, v in fields.items() if v is not None]
     if given:
-        raise HTTPException(422, f"{', '.join(given)}: for DICOM and NIfTI uploads only, not ordinary images")
+        raise HTTPException(422, f"{', '.join(given)}: for DICOM, NIfTI and FITS uploads only, not ordinary images")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise HTTPException(422, f"format {fmt} is for DICOM and NIfTI uploads; use jpg, png or webp for images")
     out = await service.colorize(data, name, size, fmt, form)
@@ -675,22 +705,28 @@ def _medical_form(
     mode: str | None = None,
     lut: str | None = None,
     anonymize: bool | None = None,
+    stretch: str | None = None,
 ) -> MedicalForm:
-    """The fields of a DICOM or NIfTI (``kind``) upload, validated (HTTPException 422 with one line)."""
+    """The fields of a DICOM, NIfTI or FITS (``kind``) upload, validated (HTTPException 422 with one line)."""
     from tinct.guided import BUILTIN_LUTS
-    from tinct.medical import MODES, parse_window
+    from tinct.medical import FITS_EXTENSIONS, MODES, NIFTI_EXTENSIONS, STRETCHES, parse_window
 
     if guidance is not None:
-        raise HTTPException(422, "hints and reference images are for ordinary images, not DICOM or NIfTI uploads")
+        raise HTTPException(422, "hints and reference images are for ordinary images, not DICOM, NIfTI or FITS uploads")
     output = MEDICAL_OUTPUTS.get(fmt or "png")
     if output is None:
-        raise HTTPException(422, f"a {kind.upper()} upload is answered as png, dcm or nii (lossless), not {fmt}")
-    if (output, kind) in (("DICOM", "nifti"), ("NIFTI", "dicom")):
-        raise HTTPException(422, f"format {fmt} is for {'DICOM' if output == 'DICOM' else 'NIfTI'} uploads only")
+        answers = "png (lossless)" if kind == "fits" else "png, dcm or nii (lossless)"
+        raise HTTPException(422, f"a {kind.upper()} upload is answered as {answers}, not {fmt}")
+    if output != "PNG" and output.lower() != kind:
+        msg = f"format {fmt} is for {'DICOM' if output == 'DICOM' else 'NIfTI'} uploads only"
+        raise HTTPException(422, msg + ("; a FITS upload is answered as png" if kind == "fits" else ""))
     if frame is not None and (output != "PNG" or frame < 0):
-        raise HTTPException(422, "frame is a frame or slice number (from 0) and applies to PNG answers only")
+        raise HTTPException(422, "frame is a frame, slice or plane number (from 0) and applies to PNG answers only")
     if axis is not None and (kind != "nifti" or axis not in (0, 1, 2)):
         raise HTTPException(422, "axis is 0, 1 or 2 and applies to NIfTI uploads only")
+    stretch = (stretch or "linear").lower() if kind == "fits" else stretch
+    if stretch is not None and (kind != "fits" or stretch not in STRETCHES):
+        raise HTTPException(422, f"stretch is one of {', '.join(STRETCHES)} and applies to FITS uploads only")
     mode = (mode or "realistic").lower()
     if mode not in MODES:
         raise HTTPException(422, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -701,13 +737,16 @@ def _medical_form(
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = name[:-3] if name.lower().endswith(".nii.gz") else name
+    gzipped = tuple(ext for ext in (*NIFTI_EXTENSIONS, *FITS_EXTENSIONS) if ext.endswith(".gz"))
+    name = name[:-3] if name.lower().endswith(gzipped) else name  # brain.nii.gz -> brain, not brain.nii
     lut = (lut or "viridis").lower()
-    return MedicalForm(output, spec, 2 if axis is None else axis, frame, mode, lut, bool(anonymize), safe_stem(name))
+    axis = 2 if axis is None else axis
+    stem = safe_stem(name)
+    return MedicalForm(output, spec, axis, frame, mode, lut, bool(anonymize), stem, stretch or "linear")
 
 
 def _medical_response(out: Colorized) -> Response:
-    """The answer to a DICOM or NIfTI upload (see :class:`MedicalForm`)."""
+    """The answer to a DICOM, NIfTI or FITS upload (see :class:`MedicalForm`)."""
     return Response(
         out.data,
         media_type=MEDICAL_ANSWERS[out.fmt][0],
@@ -819,7 +858,10 @@ def create_app(
     colorize_responses: dict[int | str, dict[str, Any]] = {
         200: {
             "content": {t: {} for t in [*MEDIA_TYPES.values(), "application/dicom", "application/gzip"]},
-            "description": "The colorized image (DICOM/NIfTI uploads: a PNG, a Secondary Capture or an RGB NIfTI).",
+            "description": (
+                "The colorized image (DICOM/NIfTI uploads: a PNG, a Secondary Capture or an RGB NIfTI; "
+                "FITS uploads: a PNG)."
+            ),
         },
         400: {"description": "No file, or an empty one."},
         413: {"description": "Body or image (pixels) above this server's limit."},

@@ -1,7 +1,8 @@
 // tinct web page: pick or drop an image, POST it to /api/v1/colorize, compare before/after;
-// optionally guide the colours with colour points (hint models) or a reference image. DICOM and
-// NIfTI files go to the same endpoint: one frame or slice comes back as a PNG (the browser cannot
-// show the file itself), with their own options and a download of the whole file in colour.
+// optionally guide the colours with colour points (hint models) or a reference image. DICOM,
+// NIfTI and FITS files go to the same endpoint: one frame, slice or plane comes back as a PNG (the
+// browser cannot show the file itself), with their own options and, for DICOM and NIfTI, a
+// download of the whole file in colour.
 // Plain JavaScript, no framework, no external asset: the page works offline under a strict CSP.
 "use strict";
 
@@ -21,6 +22,7 @@
     medical: $("medical"), medicalLegend: $("medical-legend"), medicalHelp: $("medical-help"),
     windowMode: $("window-mode"), windowField: $("window-field"), window: $("window"),
     frame: $("frame"), frameLabel: $("frame-label"), mode: $("mode"), anonymize: $("anonymize"),
+    stretch: $("stretch"), stretchField: $("stretch-field"),
     busyNote: $("busy-note"), exportLink: $("export"),
   };
 
@@ -30,7 +32,7 @@
     // colour points in the input image's pixels ({x, y, color: "#rrggbb"}), the reference image file,
     // whether clicks on the image add points, and whether the guidance changed since the last run
     hints: [], reference: null, placing: false, dirty: false,
-    // "dicom" or "nifti" while such a file is chosen (else null); the whole file in colour once
+    // "dicom", "nifti" or "fits" while such a file is chosen (else null); the whole file in colour once
     // downloaded (a blob URL), and a counter that makes answers to outdated requests ignored
     kind: null, exportURL: null, exportBusy: false, runs: 0,
   };
@@ -48,13 +50,19 @@
     415: "This server cannot read this file",
     422: "This file could not be used",
   };
-  // what a DICOM or NIfTI file is called, how its frames are named, and its whole-file download
+  // what a DICOM, NIfTI or FITS file is called, how its frames are named, and its whole-file
+  // download (none for FITS: the server answers a FITS file with a PNG only)
   const KINDS = {
     dicom: { label: "DICOM", part: "frame", format: "dcm", download: "Download DICOM",
       help: "One frame is shown (a PNG); “Download DICOM” saves every frame as a colour Secondary Capture." },
     nifti: { label: "NIfTI", part: "slice", format: "nii", download: "Download NIfTI",
       help: "One slice is shown (a PNG); “Download NIfTI” saves every slice as an RGB NIfTI (.nii.gz)." },
+    fits: { label: "FITS", part: "plane", format: null, download: null,
+      help: "One plane is shown (a PNG), which “Download PNG” saves; FITS files are answered as PNG only." },
   };
+  const FITS_EXTENSIONS = [".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz"];
+  const FITS_MAGIC = "SIMPLE  =";  // how a FITS file starts: its primary header's first card
+  const capitalized = (word) => word.charAt(0).toUpperCase() + word.slice(1);
 
   function formatBytes(n) {
     if (n == null) return "?";
@@ -75,7 +83,7 @@
       const info = await getJSON("/api/v1/info");
       state.info = info;
       el.version.textContent = `tinct ${info.version}`;
-      el.limits.textContent = `JPEG, PNG, TIFF, WebP, BMP or GIF; DICOM or NIfTI · up to ${formatBytes(info.max_body_bytes)} ` +
+      el.limits.textContent = `JPEG, PNG, TIFF, WebP, BMP or GIF; DICOM, NIfTI or FITS · up to ${formatBytes(info.max_body_bytes)} ` +
         `and ${Math.round(info.max_pixels / 1e6)} megapixels`;
       el.size.min = info.min_working_size;
       el.size.max = info.max_working_size;
@@ -120,7 +128,7 @@
   }
 
   // Points are sent only to a model that takes them, never together with a reference image, and
-  // never for a DICOM or NIfTI file.
+  // never for a DICOM, NIfTI or FITS file.
   function hintsUsable() {
     const m = selectedModel();
     return Boolean(m && m.takes_hints) && !state.reference && !state.kind;
@@ -134,7 +142,7 @@
     const n = state.hints.length;
     el.hintCount.textContent = n ? `${n} point${n > 1 ? "s" : ""}${usable ? "" : " (not used)"}` : "no points";
     if (state.kind) {
-      el.hintHelp.textContent = "Colour points and reference images are for photos, not DICOM or NIfTI files.";
+      el.hintHelp.textContent = "Colour points and reference images are for photos, not DICOM, NIfTI or FITS files.";
     } else if (state.reference) {
       el.hintHelp.textContent = "A reference image is chosen: its colours are used, not the points.";
     } else if (!usable) {
@@ -242,9 +250,10 @@
     el.download.setAttribute("aria-disabled", String(busy || !state.hasResult));
     el.exportLink.setAttribute("aria-disabled", String(busy || !state.hasResult || state.exportBusy));
     const medical = Boolean(state.kind) && view !== "idle";
-    el.exportLink.hidden = !medical;
+    el.exportLink.hidden = !medical || !KINDS[state.kind].format;  // FITS: the PNG is the only download
     el.medical.hidden = !medical;
-    el.formatField.hidden = medical;  // a DICOM/NIfTI frame is always shown as a PNG
+    el.stretchField.hidden = state.kind !== "fits";
+    el.formatField.hidden = medical;  // a DICOM/NIfTI/FITS frame is always shown as a PNG
   }
 
   function setPos(percent) {
@@ -302,10 +311,11 @@
     state.timer = null;
   }
 
-  // ---- DICOM and NIfTI -------------------------------------------------------------------
+  // ---- DICOM, NIfTI and FITS -------------------------------------------------------------
   // What the server will take the file for (as tinct.medical.upload_kind): "dicom" for the DICM
-  // marker at byte 128 or a .dcm/.dicom/.dic name, "nifti" for a .nii/.nii.gz name or a NIfTI-1/2
-  // header (gzipped or not), else null (an ordinary image). Reads at most the first 64 kB.
+  // marker at byte 128 or a .dcm/.dicom/.dic name, "fits" for the "SIMPLE  =" card at byte 0 or a
+  // .fits/.fit/.fts(.gz) name, "nifti" for a .nii/.nii.gz name or a NIfTI-1/2 header (FITS and
+  // NIfTI gzipped or not), else null (an ordinary image). Reads at most the first 64 kB.
   async function medicalKind(file) {
     const name = (file.name || "").toLowerCase();
     let head;
@@ -316,9 +326,14 @@
     }
     const ascii = (bytes, at, text) => [...text].every((c, i) => bytes[at + i] === c.charCodeAt(0));
     if (head.length >= 132 && ascii(head, 128, "DICM")) return "dicom";
+    if (ascii(head, 0, FITS_MAGIC)) return "fits";
     if (name.endsWith(".nii") || name.endsWith(".nii.gz")) return "nifti";
+    if (FITS_EXTENSIONS.some((ext) => name.endsWith(ext))) return "fits";
     if ([".dcm", ".dicom", ".dic"].some((ext) => name.endsWith(ext))) return "dicom";
-    if (head[0] === 0x1f && head[1] === 0x8b) head = await gunzipHead(head, 544);
+    if (head[0] === 0x1f && head[1] === 0x8b) {
+      head = await gunzipHead(head, 544);
+      if (ascii(head, 0, FITS_MAGIC)) return "fits";
+    }
     return niftiMagic(head) ? "nifti" : null;
   }
 
@@ -356,16 +371,18 @@
     return el.windowMode.value;
   }
 
-  // The DICOM/NIfTI fields of a request; the frame only for the PNG shown (not whole-file answers).
+  // The DICOM/NIfTI/FITS fields of a request; the frame only for the PNG shown (not whole-file
+  // answers), the stretch only for a FITS file.
   function appendMedical(form, withFrame) {
     const win = windowValue();
     if (win !== "auto") form.append("window", win);
     if (withFrame && el.frame.value !== "") form.append("frame", el.frame.value);
     if (el.mode.value !== "realistic") form.append("mode", el.mode.value);
+    if (state.kind === "fits" && el.stretch.value !== "linear") form.append("stretch", el.stretch.value);
     if (el.anonymize.checked) form.append("anonymize", "true");
   }
 
-  // The file as a form part: a DICOM/NIfTI file as application/octet-stream (browsers give such
+  // The file as a form part: a DICOM/NIfTI/FITS file as application/octet-stream (browsers give such
   // files no type or one of their own), so the server looks at its bytes and name.
   function filePart() {
     if (!state.kind) return state.file;
@@ -379,11 +396,11 @@
     const k = KINDS[kind];
     el.medicalLegend.textContent = `${k.label} options`;
     el.medicalHelp.textContent = k.help;
-    el.frameLabel.textContent = k.part === "frame" ? "Frame" : "Slice";
+    el.frameLabel.textContent = capitalized(k.part);
     el.frame.value = "";  // the middle one
     el.frame.removeAttribute("max");
     el.frame.disabled = false;
-    el.exportLink.textContent = k.download;
+    el.exportLink.textContent = k.download || "";
   }
 
   function dropExport() {
@@ -392,12 +409,13 @@
   }
 
   // "Download DICOM/NIfTI": the whole file in colour, asked for on the first click (a POST with
-  // format dcm or nii), then saved by the link itself.
+  // format dcm or nii), then saved by the link itself. FITS files have no such download.
   async function exportWhole(e) {
     if (state.exportURL) return;  // ready: the link downloads it
     e.preventDefault();
     if (!state.kind || !state.hasResult || state.exportBusy) return;
     const k = KINDS[state.kind];
+    if (!k.format) return;
     const ticket = state.runs;
     const form = new FormData();
     form.append("file", filePart(), state.file.name || "upload");
@@ -425,7 +443,7 @@
       showError(status, status ? err.message : `No answer from the server (${err.message}). Is it still running?`);
     } finally {
       state.exportBusy = false;
-      if (state.kind) el.exportLink.textContent = KINDS[state.kind].download;
+      if (state.kind) el.exportLink.textContent = KINDS[state.kind].download || "";
       el.exportLink.setAttribute("aria-disabled", String(!state.hasResult || el.compare.dataset.state === "pending"));
     }
   }
@@ -453,7 +471,7 @@
     revoke("originalURL");
     revoke("grayURL");
     el.before.removeAttribute("src");
-    // a DICOM/NIfTI file cannot be shown by the browser: its gray "before" comes from the result
+    // a DICOM/NIfTI/FITS file cannot be shown by the browser: its gray "before" comes from the result
     if (!kind) state.originalURL = URL.createObjectURL(file);
     run();
   }
@@ -559,7 +577,7 @@
       el.frame.max = String(frames - 1);
       el.frame.value = String(frame);
       el.frame.disabled = frames < 2;
-      el.frameLabel.textContent = `${k.part === "frame" ? "Frame" : "Slice"} (0 to ${frames - 1})`;
+      el.frameLabel.textContent = `${capitalized(k.part)} (0 to ${frames - 1})`;
       bits.push(`${k.label} ${k.part} ${frame} (0 to ${frames - 1})`);
     } else {
       bits.push(k.label);
@@ -647,7 +665,7 @@
   el.download.addEventListener("click", (e) => { if (!state.hasResult) e.preventDefault(); });
   el.exportLink.addEventListener("click", exportWhole);
   el.options.addEventListener("submit", (e) => e.preventDefault());  // Enter in a field sends nothing
-  // DICOM/NIfTI options apply at once (a custom window once its text is entered)
+  // DICOM/NIfTI/FITS options apply at once (a custom window once its text is entered)
   const rerun = () => { if (state.file && state.kind) run(); };
   el.windowMode.addEventListener("change", () => {
     const custom = el.windowMode.value === "custom";
@@ -658,6 +676,7 @@
   el.window.addEventListener("change", rerun);
   el.frame.addEventListener("change", rerun);
   el.mode.addEventListener("change", rerun);
+  el.stretch.addEventListener("change", rerun);
   el.anonymize.addEventListener("change", rerun);
 
   setPos(el.slider.value);
