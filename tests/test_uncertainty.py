@@ -71,14 +71,28 @@ def test_one_hot_logits_give_zero_everywhere():
 
 def test_map_is_upsampled_in_place():
     # the input (64 x 96) is below the working size, so the network sees it as is and answers at half
-    # resolution, 32 x 48: logit columns 0..23 uniform (1), 24..47 one-hot (0). Bilinear upsampling
-    # (align_corners=False): image column x samples logit position (x + 0.5) / 2 - 0.5.
-    rgb, u = session_of(FixedLogits(hot=3, split=True)).colorize_pixels_uncertainty(gray(64, 96))
+    # resolution, 32 x 48: logit columns 0..23 uniform (1), 24..47 one-hot (0). On a flat image the
+    # guided filter (two box means of radius 2 at the network's resolution) is a ramp centred on column 48.
+    flat = np.full((64, 96), 128, np.uint8)
+    rgb, u = session_of(FixedLogits(hot=3, split=True)).colorize_pixels_uncertainty(flat)
     assert u.shape == (64, 96)
-    np.testing.assert_allclose(u[:, :47], 1.0, atol=1e-6)
-    np.testing.assert_allclose(u[:, 49:], 0.0, atol=1e-6)
-    np.testing.assert_allclose(u[:, 47], 0.75, atol=1e-6)  # position 23.25
-    np.testing.assert_allclose(u[:, 48], 0.25, atol=1e-6)  # position 23.75
+    np.testing.assert_allclose(u[:, :36], 1.0, atol=1e-5)
+    np.testing.assert_allclose(u[:, 60:], 0.0, atol=1e-5)
+    row = u[0]
+    assert np.all(np.diff(row) <= 1e-6) and np.allclose(u, row)  # falls left to right, the same on every row
+    np.testing.assert_allclose(row[47] + row[48], 1.0, atol=1e-5)  # symmetric about the split
+    assert 0.5 < row[47] < 0.9
+
+
+def test_map_edges_follow_the_image_edges():
+    """Upsampled like ab, guided by L: where the image has an edge at the map's edge, the map is
+    sharper there than bilinear upsampling (0.75 / 0.25 in the two columns beside it)."""
+    edge = np.full((64, 96), 40, np.uint8)
+    edge[:, 48:] = 220
+    _, u = session_of(FixedLogits(hot=3, split=True)).colorize_pixels_uncertainty(edge)
+    assert u[:, 47].mean() > 0.85 and u[:, 48].mean() < 0.15
+    np.testing.assert_allclose(u[:, :40], 1.0, atol=0.02)
+    np.testing.assert_allclose(u[:, 56:], 0.0, atol=0.02)
 
 
 def test_colour_is_the_ordinary_colour():

@@ -309,8 +309,8 @@ class Session:
         """Like :meth:`colorize_pixels` (same pipeline, one forward pass) plus the uncertainty map.
 
         Returns (uint8 RGB (H, W, 3), float32 (H, W) in [0, 1]): the normalised entropy of the
-        predicted colour distribution (see :mod:`tinct.uncertainty`), upsampled bilinearly from the
-        network's resolution. Runs the torch network even when the session's backend is ONNX.
+        predicted colour distribution (see :mod:`tinct.uncertainty`), upsampled from the network's
+        resolution as the colour is (guided by L). Runs the torch network even when the session's backend is ONNX.
         The guidance's colour ``hints`` go to a hint model, as in :meth:`colorize_pixels`.
 
         Raises:

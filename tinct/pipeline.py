@@ -222,7 +222,8 @@ def colorize_pixels(
 
     ``predict`` may return channels after ab: per-pixel maps such as the uncertainty of
     :meth:`tinct.models.base.Colorizer.predict_ab_uncertainty`. Only ab colours the image; with
-    ``with_maps`` the maps are upsampled bilinearly to the input's size and returned as well:
+    ``with_maps`` the maps are upsampled to the input's size as ab is (guided by L, so a map's
+    edges follow the image's; bilinearly with ``guided=False``) and returned as well:
     ``(rgb, maps)``, maps float32 (K, H, W) (K = 0 when ``predict`` gives ab only).
 
     ``hints``: the colour points of a hint model (see :func:`predict_lowres`); None for other models.
@@ -232,4 +233,4 @@ def colorize_pixels(
     rgb = join_full_resolution(L, ab[:2], L_guide if guided else None)
     if not with_maps:
         return rgb
-    return rgb, upsample_ab(L, ab[2:], None).numpy()
+    return rgb, upsample_ab(L, ab[2:], L_guide if guided else None).numpy()

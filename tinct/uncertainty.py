@@ -5,7 +5,7 @@ bins of :class:`tinct.quantize.ABQuantizer`), the uncertainty of a pixel is the 
 predicted distribution divided by log(Q): 0 = all the mass on one bin (certain), 1 = uniform over
 the bins (no idea). It is computed at the network's output resolution in the same forward pass
 that gives the colour (:meth:`tinct.models.base.Colorizer.predict_ab_uncertainty`), and upsampled
-bilinearly to the input's size by the same pipeline (:func:`tinct.pipeline.colorize_pixels`).
+to the input's size as the colour is, guided by L (:func:`tinct.pipeline.colorize_pixels`).
 Regression models predict one colour per pixel, with no distribution, and have no map
 (:class:`tinct.models.base.NoColourDistributionError`).
 
