@@ -4,7 +4,9 @@
     python scripts/models_table.py [--bench benchmarks/models.json]
 
 One row per registry model: paper, parameters, GMACs at 256 px, CPU ms at 256 px (network only)
-and seconds per 12 MP photo (end to end), training budget, then on val and on medical/val:
+and seconds per 12 MP photo (end to end), training budget, working size (the short side the
+network sees; never upscaled, so a 160 px val image is seen at 160 px by a 256 px model), then on
+val and on medical/val:
 PSNR, gain over gray, SSIM, CIEDE2000, colourfulness ratio. Validation figures come from the
 cards (tinct/weights/NAME.json, written by scripts/release_model.py from `tinct eval`); a model
 without a card prints dashes. The gray baseline is the first row.
@@ -28,7 +30,7 @@ def rows(bench: dict) -> list[str]:
 
     archs, e2e = bench.get("archs", {}), bench.get("end_to_end", {})
     head = (
-        "| model | paper | params | GMACs 256 px | CPU ms 256 px | CPU s 12 MP | training | "
+        "| model | paper | params | GMACs 256 px | CPU ms 256 px | CPU s 12 MP | training | working size | "
         "val PSNR | val gain | val SSIM | val ΔE00 | val colourf. | med PSNR | med gain | med SSIM | med ΔE00 "
         "| med colourf. |"
     )
@@ -42,9 +44,9 @@ def rows(bench: dict) -> list[str]:
     if gray:
         v, m = gray["val"], gray["medical_val"]
         out.append(
-            f"| gray (baseline) | - | 0 | 0 | 0 | {_f(e2e.get('(no network)'), '.2f')} | - | {v['gray_psnr']:.2f} | "
-            f"+0.00 | {v['gray_ssim']:.3f} | {v['gray_ciede2000']:.2f} | 0.00 | {m['gray_psnr']:.2f} | +0.00 | "
-            f"{m['gray_ssim']:.3f} | {m['gray_ciede2000']:.2f} | 0.00 |"
+            f"| gray (baseline) | - | 0 | 0 | 0 | {_f(e2e.get('(no network)'), '.2f')} | - | - | "
+            f"{v['gray_psnr']:.2f} | +0.00 | {v['gray_ssim']:.3f} | {v['gray_ciede2000']:.2f} | 0.00 | "
+            f"{m['gray_psnr']:.2f} | +0.00 | {m['gray_ssim']:.3f} | {m['gray_ciede2000']:.2f} | 0.00 |"
         )
     for spec in MODELS.values():
         card = spec.card_metrics()
@@ -61,6 +63,7 @@ def rows(bench: dict) -> list[str]:
         out.append(
             f"| {name} | {spec.paper or 'tinct'} | {_f(card.get('parameters', a.get('parameters')), ',')} | "
             f"{_f(a.get('gmacs'), '.2f')} | {_f(a.get('ms'), '.0f')} | {_f(e2e.get(spec.name), '.2f')} | {budget} | "
+            f"{spec.working_size} px | "
             f"{_f(v.get('psnr'), '.2f')} | {_f(v.get('psnr_gain'), '+.2f')} | {_f(v.get('ssim'), '.3f')} | "
             f"{_f(v.get('ciede2000'), '.2f')} | {_f(v.get('colourfulness_ratio'), '.2f')} | "
             f"{_f(m.get('psnr'), '.2f')} | {_f(m.get('psnr_gain'), '+.2f')} | {_f(m.get('ssim'), '.3f')} | "

@@ -669,7 +669,7 @@ def test_the_registry_knows_which_architectures_take_hints(tiny_registry):
 
 def test_config_is_valid():
     cfg = TrainConfig.from_file(Path(__file__).resolve().parents[1] / "configs" / "lite-hints.toml")
-    assert cfg.model == "hints" and cfg.init == "tinct/weights/lite.safetensors" and cfg.out == "runs/lite-hints"
+    assert cfg.model == "hints" and cfg.init == "runs/lite-mid/model.safetensors" and cfg.out == "runs/lite-hints"
     assert registry.architecture_class(cfg.model).takes_hints and HINT_PATCH == 3
 
 

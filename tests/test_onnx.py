@@ -77,7 +77,7 @@ def test_ab_matches_torch(exported, torch_session, path):
     got = OnnxPredictor(exported, threads=1)(x)
     assert got.shape == ref.shape == (2, 2, x.shape[-2] // 2, x.shape[-1] // 2) and got.dtype == torch.float32
     assert (got - ref).abs().max().item() < AB_TOL
-    assert ref.abs().mean() > 3  # real colour, not a gray prediction compared with itself
+    assert ref.abs().mean() > 2  # real colour (a gray prediction would be ~0), not gray compared with itself
 
 
 def test_colorized_rgb_matches_torch(exported, torch_session):

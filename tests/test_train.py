@@ -287,3 +287,15 @@ def test_precision_auto_is_fp32_on_the_cpu_and_unknown_is_refused():
     assert train_mod.Precision("auto", torch.device("cuda")).name == "bf16"
     with pytest.raises(TrainingError, match="unknown precision 'fp8'"):
         train_mod.Precision("fp8", torch.device("cpu"))
+
+
+def test_lite_stage_configs_chain():
+    """scripts/train_lite.sh: stage 4 starts from stage 3's weights on near-whole 96 px views."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    mid = TrainConfig.from_file(root / "configs" / "lite-mid.toml")
+    whole = TrainConfig.from_file(root / "configs" / "lite-whole.toml")
+    assert whole.init == f"{mid.out}/model.safetensors" and whole.out == "runs/lite-whole"
+    assert (whole.model, whole.size, whole.min_view, whole.steps) == ("lite", 96, 0.75, 4800)
+    assert "configs/lite-whole.toml" in (root / "scripts" / "train_lite.sh").read_text()

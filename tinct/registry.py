@@ -78,14 +78,14 @@ MODELS: dict[str, ModelSpec] = {
             name="lite",
             arch="lite",
             description="tinct's compact classification U-Net (annealed-mean decoding); fast default",
-            working_size=256,
-            kwargs={"temperature": 0.85},  # chosen on 200 train images, not on val (model card)
+            working_size=96,  # the size of its training views; with the temperature, chosen on train images (card)
+            kwargs={"temperature": 0.5},
         ),
         ModelSpec(
             name="lite-plain",
             arch="lite",
             description="lite fine-tuned without class rebalancing: higher PSNR, less vivid colour",
-            working_size=256,
+            working_size=96,  # better than 256 on 200 training images (model card)
             kwargs={"temperature": 0.8},
         ),
         ModelSpec(
@@ -93,7 +93,7 @@ MODELS: dict[str, ModelSpec] = {
             arch="hints",
             description="lite that also takes user colour points (--hints), spread along L; automatic without them",
             working_size=256,
-            kwargs={"temperature": 0.85},  # lite's (chosen on training images)
+            kwargs={"temperature": 0.85},  # stage 3 lite's, which it was trained from (chosen on training images)
             paper="Zhang et al. 2017, Real-Time User-Guided Image Colorization with Learned Deep Priors",
         ),
         ModelSpec(
@@ -136,14 +136,14 @@ MODELS: dict[str, ModelSpec] = {
             name="gan",
             arch="gan",
             description="seed 000's GAN colorizer: encoder-decoder G (MSE + adversarial), CNN D",
-            working_size=256,
+            working_size=96,  # better than 256 on 200 training images (model card)
             paper="Seed 000 (GAN colorization of medical images)",
         ),
         ModelSpec(
             name="pix2pix",
             arch="pix2pix",
             description="pix2pix: ResNet18-encoder U-Net, L1 pre-training then PatchGAN + L1",
-            working_size=256,
+            working_size=96,  # better than 256 on 200 training images (model card)
             paper="Isola et al. 2017, pix2pix (seeds 001, 002)",
         ),
         ModelSpec(
