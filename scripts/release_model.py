@@ -12,6 +12,7 @@ The registry entry (tinct/registry.py) must exist already.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import shutil
@@ -144,6 +145,7 @@ def _is_medical(data: str) -> bool:
     return "medical" in Path(data).parts
 
 
+@functools.cache  # a card names the count twice; walk the folder once
 def _n_images(data: str) -> int:
     """Images in the training folder, counted as training reads them (the split's size if it is absent)."""
     from tinct.data import list_images

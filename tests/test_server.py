@@ -473,53 +473,43 @@ def test_page_and_assets_are_served_from_the_package(client):
         assert a.content == (server.WEB_DIR / asset).read_bytes()
 
 
-def test_page_file_input_takes_dicom_and_nifti():
+def page_elements(html: str) -> dict[str, dict[str, str | None]]:
+    """The page's elements that have an id: id -> {"tag": tag, attribute: value, ...}."""
     from html.parser import HTMLParser
 
-    class Inputs(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.found: dict[str, dict[str, str | None]] = {}
+    found: dict[str, dict[str, str | None]] = {}
 
+    class Elements(HTMLParser):
         def handle_starttag(self, tag, attrs):
             a = dict(attrs)
             if a.get("id"):
-                self.found[a["id"]] = {"tag": tag, **a}
+                found[a["id"]] = {"tag": tag, **a}
 
+    Elements().feed(html)
+    return found
+
+
+def test_page_file_input_takes_dicom_and_nifti():
     r = TestClient(create_app(device="cpu")).get("/")  # no lifespan: the page needs no model
     assert r.status_code == 200
-    parser = Inputs()
-    parser.feed(r.text)
-    accept = {t.strip() for t in (parser.found["file"].get("accept") or "").split(",")}
+    found = page_elements(r.text)
+    accept = {t.strip() for t in (found["file"].get("accept") or "").split(",")}
     assert {"image/*", ".dcm", ".nii", ".nii.gz"} <= accept, accept
     # the DICOM/NIfTI options exist, hidden until such a file is chosen; the whole-file download too
-    assert parser.found["medical"]["tag"] == "fieldset" and "hidden" in parser.found["medical"]
-    assert {"window-mode", "window", "frame", "mode", "anonymize"} <= parser.found.keys()
-    assert "hidden" in parser.found["export"]
+    assert found["medical"]["tag"] == "fieldset" and "hidden" in found["medical"]
+    assert {"window-mode", "window", "frame", "mode", "anonymize"} <= found.keys()
+    assert "hidden" in found["export"]
     # the reference image stays an image only
-    assert ".dcm" not in (parser.found["reference"].get("accept") or "")
+    assert ".dcm" not in (found["reference"].get("accept") or "")
 
 
 def test_page_file_input_takes_fits():
-    from html.parser import HTMLParser
-
-    class Elements(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.found: dict[str, dict[str, str | None]] = {}
-
-        def handle_starttag(self, tag, attrs):
-            a = dict(attrs)
-            if a.get("id"):
-                self.found[a["id"]] = {"tag": tag, **a}
-
-    parser = Elements()
-    parser.feed((server.WEB_DIR / "index.html").read_text())
-    accept = {t.strip() for t in (parser.found["file"].get("accept") or "").split(",")}
+    found = page_elements((server.WEB_DIR / "index.html").read_text())
+    accept = {t.strip() for t in (found["file"].get("accept") or "").split(",")}
     assert {".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz"} <= accept, accept
     # the FITS stretch is a medical option, hidden until a FITS file is chosen
-    assert parser.found["stretch"]["tag"] == "select" and "hidden" in parser.found["stretch-field"]
-    assert ".fits" not in (parser.found["reference"].get("accept") or "")
+    assert found["stretch"]["tag"] == "select" and "hidden" in found["stretch-field"]
+    assert ".fits" not in (found["reference"].get("accept") or "")
     # the page tells FITS files by name and by their first card, as tinct.medical.upload_kind does
     script = (server.WEB_DIR / "app.js").read_text()
     assert '"SIMPLE  ="' in script and '".fits.gz"' in script

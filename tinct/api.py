@@ -31,7 +31,7 @@ from tinct import __version__
 from tinct.color import luminance
 from tinct.io import LoadedImage, atomic_write_bytes, encode_image, extension_for, output_format, read_image
 from tinct.pipeline import AbPredictor, colorize_pixels, join_ab, predict_lowres
-from tinct.registry import DEFAULT_MODEL, ModelSpec, architecture_class, build_architecture, resolve_spec
+from tinct.registry import DEFAULT_MODEL, ModelSpec, build_architecture, resolve_spec
 
 log = logging.getLogger("tinct")
 
@@ -310,7 +310,8 @@ class Session:
 
         Returns (uint8 RGB (H, W, 3), float32 (H, W) in [0, 1]): the normalised entropy of the
         predicted colour distribution (see :mod:`tinct.uncertainty`), upsampled from the network's
-        resolution as the colour is (guided by L). Runs the torch network even when the session's backend is ONNX.
+        resolution as the colour is (guided by L). Runs the torch network even when the session's
+        backend is ONNX.
         The guidance's colour ``hints`` go to a hint model, as in :meth:`colorize_pixels`.
 
         Raises:
@@ -563,19 +564,22 @@ def load_model(
         threads = cpu_threads()
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-    return Session(spec, model, dev, working_size, _onnx_predictor(name, dev, backend, model_options))
+    return Session(spec, model, dev, working_size, _onnx_predictor(spec, model, dev, backend, model_options))
 
 
-def _onnx_predictor(name: str, dev: torch.device, backend: str, model_options: dict[str, Any]) -> AbPredictor | None:
-    """The ONNX predictor ``load_model`` should use, or None for torch (see its ``backend``)."""
+def _onnx_predictor(
+    spec: ModelSpec, model: torch.nn.Module, dev: torch.device, backend: str, model_options: dict[str, Any]
+) -> AbPredictor | None:
+    """The ONNX predictor ``load_model`` should use for ``spec``'s loaded ``model``, or None for torch
+    (see its ``backend``)."""
     from tinct import onnx
 
     if backend == "torch" or dev.type != "cpu" or (backend == "auto" and not onnx.onnxruntime_available()):
         return None
-    if backend == "auto" and not getattr(architecture_class(resolve_spec(name).arch), "onnx_exportable", True):
+    if backend == "auto" and not getattr(model, "onnx_exportable", True):
         return None  # known not to export: do not try (and print the exporter's failure) on every load
     try:
-        return onnx.OnnxPredictor(onnx.cached_export(name, **model_options))
+        return onnx.OnnxPredictor(onnx.cached_export(spec.name, **model_options))
     except Exception as e:  # noqa: BLE001 - "auto" must never stop colorizing: torch still works
         if backend == "onnx":
             raise

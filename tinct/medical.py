@@ -916,18 +916,13 @@ def read_fits(
                 _check_size(shape[-2], shape[-1], max_pixels)  # from the header, before the data is read
                 planes = shape[0] if len(shape) == 3 else 1
                 _check_total(math.prod(shape), max_total, f"{name}: the {planes} plane(s)")
-                data = np.asarray(chosen.data, dtype=np.float32)
+                data = np.asarray(chosen.data, dtype=np.float32).reshape(shape)  # leading 1-axes dropped
                 header = chosen.header.copy()
     except ImageError:
         raise
     except (*_DECODE_ERRORS, fits.VerifyError) as e:
         raise ImageError(f"{name}: cannot read FITS file: {_one_line(e)}") from None
-    while data.ndim > 3 and data.shape[0] == 1:
-        data = data[0]
-    if data.ndim > 3 or data.ndim < 2:
-        raise ImageError(f"{name}: FITS data of shape {data.shape} is not 2-D or 3-D")
     cube = data[None] if data.ndim == 2 else data
-    _check_size(cube.shape[1], cube.shape[2], max_pixels)
     cube = _fill_nonfinite(cube, notes)
     lo, hi = _finite_range([cube])
     auto = None

@@ -404,14 +404,16 @@ def validate(
         if hinted:
             hints = simulate_hints(ab_true, torch.Generator().manual_seed(i), points=10, patch_sizes=(HINT_PATCH,))
             preds.append((model.predict_ab(torch.cat([l_norm, hints], 1)), psnr_hints))
+        keep = samples is not None and len(samples) < cfg.sample_images  # this image goes into the grid
         shown = []
         for ab, store in preds:
             ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
             pred = (lab_to_rgb(torch.cat([L, ab], 1)) * 255).round()
             mse = (pred - rgb * 255).pow(2).mean().clamp_min(1e-10)
             store.append(float(10 * torch.log10(255**2 / mse)))
-            shown.append(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
-        if samples is not None and len(samples) < cfg.sample_images:
+            if keep:
+                shown.append(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
+        if keep:
             samples.append(np.concatenate([shown[1], shown[0], t.permute(1, 2, 0).numpy()], 0))
     model.train()
     p, g = float(np.mean(psnr)), float(np.mean(psnr_gray))
