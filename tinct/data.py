@@ -18,8 +18,16 @@ from tinct.io import IMAGE_EXTENSIONS
 
 
 def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
-    """Image files below ``root`` (sorted, so runs are reproducible)."""
+    """Image files below ``root`` (sorted, so runs are reproducible).
+
+    ``root`` may also be a list file (``.txt``: one image path a line, relative to the list's own
+    folder unless absolute; blank lines and ``#`` comments skipped), e.g. a split of a folder that
+    holds some images out (``scripts/make_dev_split.py``), or a single image.
+    """
     root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".txt":
+        lines = (line.strip() for line in root.read_text().splitlines())
+        return sorted(root.parent / line for line in lines if line and not line.startswith("#"))
     if root.is_file():
         return [root]
     it = root.rglob("*") if recursive else root.glob("*")

@@ -18,6 +18,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: architecture name -> "module:Class"
 ARCHITECTURES: dict[str, str] = {
     "lite": "tinct.models.lite:LiteUNet",
+    "prism": "tinct.models.prism:PrismNet",
     "hints": "tinct.models.hints:HintUNet",
     "baseline": "tinct.models.baseline:BaselineCNN",
     "unet": "tinct.models.unet:UNet",

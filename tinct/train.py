@@ -75,7 +75,7 @@ class TrainConfig:
     val_images: int = 64
     sample_images: int = 8  #: validation images in each sample grid (samples/step_NNNNNN.png; 0: none)
     log_every: int = 20
-    precision: str = "auto"  #: "auto" (bf16 autocast on a GPU, fp32 on the CPU), "fp32", "bf16", "fp16"
+    precision: str = "auto"  #: "auto" (bf16 on a GPU or a CPU with AVX-512 BF16 / AMX, else fp32), "fp32", "bf16", "fp16"
     rebalance_lambda: float = 0.5  #: Zhang's class-rebalancing mix
     rebalance_power: float = 1.0  #: 1 = full rebalancing, 0 = none
     prior_images: int = 1000
@@ -151,23 +151,37 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class Precision:
-    """Mixed precision for one run: an autocast context for forward passes and a gradient scaler.
+    """Mixed precision for one run: an autocast context for forward passes, a memory format and a gradient scaler.
 
-    ``auto``: bf16 autocast on a GPU (no loss scaling needed), plain fp32 on the CPU, where
-    autocast is slower than fp32 for these convolutions. ``fp16`` adds dynamic loss scaling
-    (:class:`torch.amp.GradScaler`, saved in checkpoints); ``bf16`` / ``fp32`` keep a disabled scaler,
-    so every step calls it the same way. Losses are computed in fp32 (the models' losses cast to float).
+    ``auto``: bf16 autocast on a GPU, and on a CPU with native bf16 instructions (AVX-512 BF16 or
+    AMX: :func:`tinct.hardware.cpu_has_fast_bf16`); plain fp32 on other CPUs, where autocast is
+    slower than fp32. bf16 runs use channels-last tensors (oneDNN's and cuDNN's fast layout). The
+    weights, gradients and optimizer state stay fp32 in every mode (autocast casts per operation),
+    and losses are computed in fp32 (the models' losses cast to float). ``fp16`` adds dynamic loss
+    scaling (:class:`torch.amp.GradScaler`, saved in checkpoints); ``bf16`` / ``fp32`` keep a
+    disabled scaler, so every step calls it the same way.
     """
 
     def __init__(self, name: str, device: torch.device):
         if name not in PRECISIONS:
             raise TrainingError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
         if name == "auto":
-            name = "bf16" if device.type == "cuda" else "fp32"
+            from tinct.hardware import cpu_has_fast_bf16
+
+            name = "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
         self.name = name
         self.device_type = device.type
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name)
+        self.channels_last = self.dtype is not None
         self.scaler = torch.amp.GradScaler(device.type, enabled=name == "fp16")
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` in this precision's memory format (channels-last for bf16 / fp16; weights stay fp32)."""
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """A (B, C, H, W) batch in this precision's memory format."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def autocast(self):
         """The context a forward pass (and its loss) runs in: autocast to ``dtype``, or nothing for fp32."""
@@ -381,7 +395,8 @@ class Objective:
 def validate(
     model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device, samples: list[np.ndarray] | None = None
 ) -> dict[str, float]:
-    """PSNR of model and gray on centre crops (ab upsampled bilinearly; quick training signal).
+    """PSNR of model and gray, and the model's colourfulness ratio, on centre crops (ab upsampled
+    bilinearly; a quick training signal).
 
     A hint model is scored without hints (``val_psnr``) and with 10 hints from the truth
     (``val_psnr_hints10``, the same points every validation: seeded by the image index).
@@ -389,10 +404,11 @@ def validate(
     stacked vertically (gray input, model output, truth): the columns of :func:`sample_grid`.
     """
     from tinct.color import lab_to_rgb
+    from tinct.metrics import colourfulness, ratio_of_means
 
     model.eval()
     hinted = getattr(model, "takes_hints", False)
-    psnr, psnr_gray, psnr_hints = [], [], []
+    psnr, psnr_gray, psnr_hints, colour, colour_true = [], [], [], [], []
     for i in range(min(cfg.val_images, len(val_ds))):
         t = val_ds[i]
         if t is None:
@@ -406,11 +422,14 @@ def validate(
             preds.append((model.predict_ab(torch.cat([l_norm, hints], 1)), psnr_hints))
         keep = samples is not None and len(samples) < cfg.sample_images  # this image goes into the grid
         shown = []
-        for ab, store in preds:
-            ab = F.interpolate(ab, size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+        for k, (ab, store) in enumerate(preds):
+            ab = F.interpolate(ab.float(), size=rgb.shape[-2:], mode="bilinear", align_corners=False)
             pred = (lab_to_rgb(torch.cat([L, ab], 1)) * 255).round()
             mse = (pred - rgb * 255).pow(2).mean().clamp_min(1e-10)
             store.append(float(10 * torch.log10(255**2 / mse)))
+            if k == 0:  # the model without hints: its colourfulness beside the truth's
+                colour.append(colourfulness(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy()))
+                colour_true.append(colourfulness(t.permute(1, 2, 0).numpy()))
             if keep:
                 shown.append(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
         if keep:
@@ -418,6 +437,7 @@ def validate(
     model.train()
     p, g = float(np.mean(psnr)), float(np.mean(psnr_gray))
     scores = {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
+    scores["val_colourfulness_ratio"] = ratio_of_means(np.array(colour), np.array(colour_true))
     if hinted:
         scores["val_psnr_hints10"] = float(np.mean(psnr_hints))
     return scores
@@ -504,9 +524,7 @@ class AdversarialStep:
         self.model, self.objective, self.precision = distribute(model, device), objective, precision
         hp = model.gan if cfg.gan_mode is None else replace(model.gan, gan_mode=cfg.gan_mode)
         self.hp = hp
-        disc = model.build_discriminator().to(device)
-        if device.type == "cuda":
-            disc = disc.to(memory_format=torch.channels_last)
+        disc = precision.prepare(model.build_discriminator().to(device))
         self.disc = distribute(disc, device)
         default_pre = int(hp.pretrain_epochs * n_images / cfg.batch)
         self.pretrain = min(total, cfg.pretrain_steps if cfg.pretrain_steps is not None else default_pre)
@@ -586,10 +604,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     model = build_architecture(cfg.model, **cfg.model_kwargs)
     if cfg.init and not (resume and ckpt_path.exists()):
         init_weights(model, cfg.init)
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)  # GPU only: faster convolutions with autocast
     precision = Precision(cfg.precision, device)
+    model = precision.prepare(model.to(device))
     step, prior = 0, None
     if resume and ckpt_path.exists():  # the bin prior is part of the state: load it first
         from safetensors import safe_open
@@ -653,12 +669,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             step += 1
             continue
         l_norm, ab = lab_batch(batch, device)
-        if device.type == "cuda":
-            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
         if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
             l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
         try:
-            losses = trainer(step, l_norm, ab)
+            losses = trainer(step, precision.prepare_input(l_norm), ab)
         except TrainingError as e:
             if log is not None:
                 log.close()

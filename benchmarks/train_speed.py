@@ -1,0 +1,110 @@
+"""Training and inference speed in fp32 and bf16, side by side, for every architecture on this CPU.
+
+    python benchmarks/train_speed.py [--size 96] [--batch 32] [--steps 4] [--archs lite,prism] [--threads 2]
+
+Prints the CPU's name and the flags that decide bf16 (avx512_bf16, amx_bf16), what
+``--precision auto`` picks here, then one markdown row per architecture: training images/s
+(forward + backward + AdamW step on a batch of ``--batch`` random crops of ``--size`` px) in fp32
+and in bf16 autocast + channels-last, their ratio, and inference images/s (``predict_ab``, batch
+8 at 256 px) in both, with the largest ab difference between them (Lab units) on the same input.
+Each figure is the median of ``--steps`` timed steps after one warm-up step; fp32 and bf16 run
+alternately, so a busy machine slows both alike (ratios, not absolute times, are the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from tinct.hardware import cpu_bf16_support, cpu_name
+from tinct.registry import ARCHITECTURES, build_architecture
+from tinct.train import Precision
+
+#: architectures whose training step is adversarial (a second network); timed on the generator alone
+SKIP_DEFAULT = {"hints"}  # lite with hint channels: the same network as lite
+
+
+def _train_step(model, opt, x, precision: Precision) -> None:
+    with precision.autocast():
+        out = model(x)
+        loss = out.float().square().mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def time_training(arch: str, precision_name: str, size: int, batch: int, steps: int) -> float:
+    """Median training images/s of ``arch`` in ``precision_name`` on random batches."""
+    torch.manual_seed(0)
+    model = build_architecture(arch)
+    precision = Precision(precision_name, torch.device("cpu"))
+    model = precision.prepare(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = precision.prepare_input(torch.rand(batch, model.in_channels, size, size) * 2 - 1)
+    model.train()
+    _train_step(model, opt, x, precision)  # warm-up (oneDNN primitive creation)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        _train_step(model, opt, x, precision)
+        times.append(time.perf_counter() - t)
+    return batch / statistics.median(times)
+
+
+def time_inference(arch: str, steps: int, batch: int = 8, size: int = 256) -> tuple[float, float, float]:
+    """(fp32 img/s, bf16 img/s, max |ab difference| in Lab units) of ``predict_ab`` at ``size`` px."""
+    torch.manual_seed(0)
+    model = build_architecture(arch).eval()
+    x = torch.rand(1, model.in_channels, size, size).repeat(batch, 1, 1, 1) * 2 - 1
+    results = {}
+    for name in ("fp32", "bf16"):
+        precision = Precision(name, torch.device("cpu"))
+        m = precision.prepare(model)
+        xi = precision.prepare_input(x)
+        with torch.inference_mode(), precision.autocast():
+            ab = m.predict_ab(xi).float()
+            times = []
+            for _ in range(steps):
+                t = time.perf_counter()
+                m.predict_ab(xi)
+                times.append(time.perf_counter() - t)
+        results[name] = (batch / statistics.median(times), ab)
+    diff = float((results["fp32"][1] - results["bf16"][1]).abs().max())
+    return results["fp32"][0], results["bf16"][0], diff
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--archs", default=",".join(a for a in ARCHITECTURES if a not in SKIP_DEFAULT))
+    ap.add_argument("--no-inference", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    support = cpu_bf16_support()
+    print(f"CPU: {cpu_name()}; {args.threads} threads; torch {torch.__version__}")
+    print(f"bf16 flags: {', '.join(f'{k}={v}' for k, v in support.items())}")
+    print(f"--precision auto on this CPU: {Precision('auto', torch.device('cpu')).name}")
+    print(f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n")
+    print("| architecture | train fp32 img/s | train bf16 img/s | bf16 / fp32 | infer fp32 img/s | infer bf16 img/s "
+          "| bf16 / fp32 | max ab diff |")
+    print("|---|---|---|---|---|---|---|---|")
+    for arch in args.archs.split(","):
+        fp32 = time_training(arch, "fp32", args.size, args.batch, args.steps)
+        bf16 = time_training(arch, "bf16", args.size, args.batch, args.steps)
+        row = f"| {arch} | {fp32:.1f} | {bf16:.1f} | {bf16 / fp32:.2f}x"
+        if args.no_inference:
+            row += " | | | | |"
+        else:
+            i32, i16, diff = time_inference(arch, args.steps)
+            row += f" | {i32:.1f} | {i16:.1f} | {i16 / i32:.2f}x | {diff:.2f} |"
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

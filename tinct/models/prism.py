@@ -1,0 +1,118 @@
+"""tinct-prism: the default network, designed for accuracy per CPU-second (classification over ab bins).
+
+Where :class:`~tinct.models.lite.LiteUNet` spends most of its 9 GMACs (at 256 px) on two
+full-resolution convolutions whose output it never emits, prism puts its compute where colour
+is decided:
+
+* a **strided stem** (3x3, stride 2) and one convolution at 1/2 resolution;
+* **wider low-resolution stages** at 1/4, 1/8 and 1/16 (``width`` x 2, 4, 8 channels; the 1/16
+  stage dilated), a residual pair of convolutions each;
+* a **global context branch** (Iizuka et al., Koalarization): the 1/16 features pooled over the
+  whole image, through a small MLP, and added to every 1/16 position, so that every pixel knows
+  the scene (indoor/outdoor, sky or not) whatever the working size;
+* optional **self-attention at 1/16** (``attention`` blocks; one multi-head block is 64 tokens
+  at 128 px), so distant parts of the image agree on colour;
+* a decoder with skips back to 1/4 (optionally 1/2, ``out_stride`` 2) and a 1x1 head to logits
+  over the ab bins, decoded by the annealed mean like lite.
+
+About 2.1 GMACs at 256 px for the default settings (lite: 9.0), and roughly 4x lite's
+parameters, in the low-resolution stages where they are cheap.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tinct.models.base import ClassificationColorizer, conv_bn_relu, upsample2
+
+
+class ResidualPair(nn.Module):
+    """Two 3x3 conv-BN layers with a skip: x + conv(relu(conv(x))), then ReLU."""
+
+    def __init__(self, ch: int, dilation: int = 1):
+        super().__init__()
+        self.a = conv_bn_relu(ch, ch, dilation=dilation)
+        self.b = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.b(self.a(x)))
+
+
+class GlobalContext(nn.Module):
+    """Whole-image context: mean over positions -> MLP -> added to every position (a learned bias per scene)."""
+
+    def __init__(self, ch: int, hidden: int | None = None):
+        super().__init__()
+        hidden = hidden or ch
+        self.mlp = nn.Sequential(nn.Linear(ch, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.mlp(x.mean((2, 3)))
+        return F.relu(x + g[:, :, None, None])
+
+
+class Attention(nn.Module):
+    """One pre-norm transformer block over the positions of a feature map (multi-head attention + MLP)."""
+
+    def __init__(self, ch: int, heads: int = 4):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(ch)
+        self.attn = nn.MultiheadAttention(ch, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(ch)
+        self.mlp = nn.Sequential(nn.Linear(ch, 2 * ch), nn.GELU(), nn.Linear(2 * ch, ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        n = self.norm1(t)
+        t = t + self.attn(n, n, n, need_weights=False)[0]
+        t = t + self.mlp(self.norm2(t))
+        return t.transpose(1, 2).reshape(b, c, h, w)
+
+
+class PrismNet(ClassificationColorizer):
+    """(B, 1, H, W) normalised L -> (B, Q, H / out_stride, W / out_stride) logits over the ab bins."""
+
+    multiple = 16
+
+    def __init__(
+        self,
+        width: int = 32,
+        temperature: float = 0.38,
+        global_context: bool = True,
+        attention: int = 0,
+        out_stride: int = 4,
+    ):
+        super().__init__(temperature)
+        if out_stride not in (2, 4):
+            raise ValueError(f"out_stride must be 2 or 4, not {out_stride}")
+        w = width
+        self.out_stride = out_stride
+        self.stem = nn.Sequential(conv_bn_relu(1, w, 2), conv_bn_relu(w, w))  # 1/2
+        self.enc2 = nn.Sequential(conv_bn_relu(w, 2 * w, 2), ResidualPair(2 * w))  # 1/4
+        self.enc3 = nn.Sequential(conv_bn_relu(2 * w, 4 * w, 2), ResidualPair(4 * w))  # 1/8
+        self.enc4 = nn.Sequential(conv_bn_relu(4 * w, 8 * w, 2), ResidualPair(8 * w, dilation=2))  # 1/16
+        self.context = GlobalContext(8 * w) if global_context else nn.Identity()
+        self.attention = nn.Sequential(*[Attention(8 * w) for _ in range(attention)])
+        self.dec3 = nn.Sequential(conv_bn_relu(12 * w, 4 * w), conv_bn_relu(4 * w, 4 * w))  # 1/8
+        self.dec2 = nn.Sequential(conv_bn_relu(6 * w, 2 * w), conv_bn_relu(2 * w, 2 * w))  # 1/4
+        if out_stride == 2:
+            self.dec1 = nn.Sequential(conv_bn_relu(3 * w, w), conv_bn_relu(w, w))  # 1/2
+            head_in = w
+        else:
+            self.dec1 = None
+            head_in = 2 * w
+        self.head = nn.Conv2d(head_in, self.num_bins, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.stem(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        e4 = self.attention(self.context(self.enc4(e3)))
+        d3 = self.dec3(torch.cat([upsample2(e4), e3], 1))
+        d = self.dec2(torch.cat([upsample2(d3), e2], 1))
+        if self.dec1 is not None:
+            d = self.dec1(torch.cat([upsample2(d), e1], 1))
+        return self.head(d)
