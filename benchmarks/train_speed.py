@@ -90,7 +90,9 @@ def main() -> None:
     print(f"CPU: {cpu_name()}; {args.threads} threads; torch {torch.__version__}")
     print(f"bf16 flags: {', '.join(f'{k}={v}' for k, v in support.items())}")
     print(f"--precision auto on this CPU: {Precision('auto', torch.device('cpu')).name}")
-    print(f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n")
+    print(
+        f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n"
+    )
     print("| architecture | train fp32 img/s | train bf16 img/s | bf16 / fp32 | infer fp32 img/s | infer bf16 img/s "
           "| bf16 / fp32 | max ab diff |")
     print("|---|---|---|---|---|---|---|---|")

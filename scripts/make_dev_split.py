@@ -2,8 +2,9 @@
 
     python scripts/make_dev_split.py [--data ../shared/data/train] [--out runs/splits] [--per-source 20]
 
-From the training folder's ``manifest.csv``, takes ``--per-source`` images of every source (at most a fifth of a source) (the
-first ones in the order of the SHA-1 of their path: fixed, and independent of file order) as dev,
+From the training folder's ``manifest.csv``, takes ``--per-source`` images of every source (at most a
+fifth of a source) (the first ones in the order of the SHA-1 of their path: fixed, and independent of
+file order) as dev,
 and writes, under ``--out``:
 
 * ``train.txt``: every other training image (what the training configs read as ``data``);
@@ -49,7 +50,8 @@ def main() -> None:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.is_symlink():
             link.symlink_to(data / p)
-    print(f"{len(train)} training images -> {out / 'train.txt'}; {len(dev)} dev images -> {out / 'dev.txt'}, {out / 'dev'}/")
+    print(f"{len(train)} training images -> {out / 'train.txt'}; ", end="")
+    print(f"{len(dev)} dev images -> {out / 'dev.txt'}, {out / 'dev'}/")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from tinct import guided
 from tinct.color import lab_to_rgb8, luminance
+from tinct.core import strips
 from tinct.guided import (
     PSEUDO_COLOUR_NOTE,
     guided_upsample_ab,
@@ -173,7 +174,7 @@ def test_welsh_two_regions():
 def test_welsh_strips_match_whole(monkeypatch):
     ref, L = colourful(seed=4), luminance(colourful(33, 41, seed=5))
     whole = welsh_ab(L, ref, samples=50)
-    monkeypatch.setattr(guided, "STRIP_PIXELS", 41 * 3)  # 3-row strips
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 41 * 3)  # 3-row strips
     np.testing.assert_allclose(welsh_ab(L, ref, samples=50), whole, atol=1e-3)  # same matches
 
 
@@ -192,7 +193,7 @@ def test_guided_upsample_keeps_edges_sharp(monkeypatch):
     assert err_p[far].max() > 20.0  # bilinear bleeds several pixels
     np.testing.assert_allclose(up[1], -up[0], atol=1e-4)
     # strip-wise processing gives the same result
-    monkeypatch.setattr(guided, "STRIP_PIXELS", W * 5)
+    monkeypatch.setattr(strips, "STRIP_PIXELS", W * 5)
     np.testing.assert_allclose(guided_upsample_ab(L, L_small, ab_small, radius=1, eps=4.0), up, atol=1e-5)
 
 

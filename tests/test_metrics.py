@@ -10,6 +10,7 @@ from skimage import color as skc
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from tinct import metrics
+from tinct.core import strips
 
 # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
 # supplementary test data, and mathematical observations", Table 1: L1 a1 b1 L2 a2 b2 dE00 (all 34 pairs).
@@ -199,8 +200,8 @@ def test_block_wise_results_equal_whole_image_ones(rng, monkeypatch):
         "luminance_error": metrics.luminance_error(pred, truth),
         "gray_baseline": metrics.gray_baseline(truth),
     }
-    monkeypatch.setattr(metrics, "BLOCK_PIXELS", 100)  # 2 rows per block
-    assert len(list(metrics.row_blocks(45, 37))) == 23
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 100)  # 2 rows per block
+    assert len(list(strips.row_strips(45, 37))) == 23
     assert metrics.psnr(pred, truth) == whole["psnr"]
     assert metrics.ssim(pred, truth) == pytest.approx(whole["ssim"], abs=1e-12)
     assert metrics.ciede2000(pred, truth) == pytest.approx(whole["ciede2000"], rel=1e-12)

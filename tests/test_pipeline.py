@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinct import pipeline
 from tinct.color import luminance
+from tinct.core import strips
 from tinct.io import read_image
 from tinct.pipeline import (
     colorize_pixels,
@@ -105,7 +105,7 @@ def test_large_image_in_strips_matches_small_strips(monkeypatch, rng):
     img = rng.integers(0, 256, (300, 200), dtype=np.uint8)
     pred = constant_predictor(30.0, 10.0)
     ref = colorize_pixels(img, pred, 8, 64)
-    monkeypatch.setattr(pipeline, "STRIP_PIXELS", 200 * 7)  # 7-row strips
+    monkeypatch.setattr(strips, "STRIP_PIXELS", 200 * 7)  # 7-row strips
     assert np.array_equal(colorize_pixels(img, pred, 8, 64), ref)
 
 

@@ -5,13 +5,17 @@
     >>> import tinct
     >>> tinct.colorize("photo.jpg")                 # writes photo_color.jpg, returns its path
     >>> session = tinct.load_model("lite")          # a reusable session
+
+The package is layered (docs/ARCHITECTURE.md): core (maths, the pipeline) < classical < io < models
+and the registry < backends < session and api < apps (batch, cluster, video, medical, evaluate,
+train) < surfaces (cli, server).
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from tinct.version import __version__
 
-__all__ = ["__version__", "colorize", "load_model"]
+__all__ = ["Session", "__version__", "colorize", "load_model"]
 
 
 def __getattr__(name: str):

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tinct import __version__
+from tinct.version import __version__
 
 app = typer.Typer(
     name="tinct",

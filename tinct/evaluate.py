@@ -41,8 +41,9 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from tinct import __version__, metrics
+from tinct.core import metrics
 from tinct.io import IMAGE_EXTENSIONS, ImageError, read_image
+from tinct.version import __version__
 
 GRAY = "gray"  #: name of the gray-baseline row
 BATCH_SIZE = 1
@@ -184,7 +185,7 @@ def true_hints(image: str, truth: np.ndarray, n: int) -> list[Any] | None:
     """
     if n <= 0:
         return None
-    from tinct.hints import name_seed, sample_true_hints
+    from tinct.core.hints import name_seed, sample_true_hints
 
     return sample_true_hints(truth, n, name_seed(image), radius=1)
 

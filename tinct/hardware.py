@@ -1,58 +1,10 @@
-"""What this machine's CPU can do, for choosing a precision: its name and its bf16 instructions.
+"""Deprecated path, kept as an alias: CPU feature detection live in :mod:`tinct.backends.hardware`.
 
-Read from ``/proc/cpuinfo`` on Linux (the flags ``avx512_bf16`` and ``amx_bf16``); elsewhere
-from what oneDNN reports to torch. Importing this module does not import torch.
+``import tinct.hardware`` gives that very module, so old imports and attribute patches keep working.
 """
 
-from __future__ import annotations
+import sys
 
-import functools
-import platform
-from pathlib import Path
+from tinct.backends import hardware as module
 
-#: CPU flags that make bf16 matrix work fast: AVX-512 BF16 (Intel Cooper Lake+, AMD Zen 4+) and AMX
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-@functools.cache
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    return fields
-
-
-def cpu_name() -> str:
-    """The CPU's model name (e.g. ``AMD EPYC``, ``Intel(R) Xeon(R) Platinum 8481C``)."""
-    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
-
-
-def cpu_bf16_support() -> dict[str, bool]:
-    """Each of :data:`BF16_FLAGS` -> whether this CPU has it.
-
-    Without /proc/cpuinfo (macOS, Windows) both read as what torch's oneDNN says of bf16 as a whole.
-    """
-    info = _cpuinfo()
-    if "flags" in info:
-        flags = set(info["flags"].split())
-        return {f: f in flags for f in BF16_FLAGS}
-    try:
-        import torch
-
-        fast = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (ImportError, AttributeError, RuntimeError):
-        fast = False
-    return {f: fast for f in BF16_FLAGS}
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX), where bf16 autocast pays off."""
-    return any(cpu_bf16_support().values())
+sys.modules[__name__] = module

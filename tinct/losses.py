@@ -13,38 +13,27 @@ pix2pix; ``lsgan`` is the least-squares GAN (Mao et al. 2017), selectable as in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinct.color import AB_SCALE, lab_to_rgb
+from tinct.core.color import AB_SCALE, lab_to_rgb
+from tinct.models.adversarial import GanHParams
 from tinct.models.base import conv_bn_relu
 
+__all__ = [
+    "GAN_MODES",
+    "FeatureNet",
+    "GanHParams",
+    "PerceptualLoss",
+    "build_feature_net",
+    "discriminator_loss",
+    "gan_loss",
+    "generator_adversarial_loss",
+    "rgb_from_normalized",
+]
+
 GAN_MODES = ("vanilla", "lsgan")
-
-
-@dataclass(frozen=True)
-class GanHParams:
-    """What the GAN variant of the training loop needs to know about an adversarial model.
-
-    Generator loss: ``adv_weight * generator_adversarial_loss(D(L, G(L)), gan_mode)
-    + pixel_weight * pixel_loss(G(L), ab)``, with ab as ab / 110. Discriminator loss:
-    :func:`discriminator_loss`. Both use Adam with ``lr_g`` / ``lr_d`` and ``betas``. When
-    ``pretrain_epochs`` > 0 the generator is first trained alone with the pixel loss at
-    ``pretrain_lr`` (seed 002). D sees L and ab concatenated: (B, 3, H, W), both normalised.
-    """
-
-    lr_g: float
-    lr_d: float
-    betas: tuple[float, float] = (0.5, 0.999)
-    pixel_loss: str = "l1"  #: "l1" or "mse"
-    pixel_weight: float = 100.0
-    adv_weight: float = 1.0
-    gan_mode: str = "vanilla"  #: "vanilla" (BCE with logits) or "lsgan"
-    pretrain_epochs: float = 0.0
-    pretrain_lr: float = 1e-4
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,8 +47,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from tinct import __version__
-from tinct.color import lab_to_rgb8, luminance
+from tinct.core.color import lab_to_rgb8, luminance
 from tinct.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -60,6 +59,7 @@ from tinct.io import (
     extension_for,
     output_format,
 )
+from tinct.version import __version__
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

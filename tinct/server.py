@@ -64,10 +64,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tinct import __version__
-from tinct.hints import Hint, HintError, parse_hints_json
+from tinct.core.hints import Hint, HintError, parse_hints_json
 from tinct.io import ImageError, ImageTooLargeError, NotAnImageError, encode_image, output_format, read_image
 from tinct.registry import DEFAULT_MODEL, UnknownModelError, get_spec, model_rows
+from tinct.version import __version__
 
 if TYPE_CHECKING:
     from tinct.api import Guidance, Session
@@ -307,12 +307,12 @@ class Service:
     # work --------------------------------------------------------------------------------------
     def _guidance(self, form: GuidanceForm) -> Guidance:
         """Worker thread: the request's guidance, its reference image decoded under the pixel limit."""
-        from tinct.api import Guidance, _as_rgb8
+        from tinct.session.guidance import Guidance, guidance_image
 
         ref = None
         if form.reference is not None:
             try:
-                ref = _as_rgb8(form.reference, "reference", max_pixels=self.limits.max_pixels)[..., :3]
+                ref = guidance_image(form.reference, "reference", max_pixels=self.limits.max_pixels)[..., :3]
             except ImageError as e:
                 raise type(e)(f"reference image: {e}") from None
         return Guidance(reference=ref, method=form.method, hints=list(form.hints))

@@ -41,10 +41,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
 from tinct.checkpoint import atomic_save_tensors, load_training_state, save_training_state
-from tinct.color import AB_SCALE, normalize_l, rgb_to_lab
+from tinct.core.color import AB_SCALE, normalize_l, rgb_to_lab
+from tinct.core.hints import HINT_CHANNELS, HINT_PATCH, patch_span
 from tinct.data import CropDataset, collate_skip_none
-from tinct.hints import HINT_CHANNELS, HINT_PATCH, patch_span
-from tinct.quantize import ABQuantizer, prior_from_images, soft_ce
+from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.registry import build_architecture
 
 
@@ -166,7 +166,7 @@ class Precision:
         if name not in PRECISIONS:
             raise TrainingError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
         if name == "auto":
-            from tinct.hardware import cpu_has_fast_bf16
+            from tinct.backends.hardware import cpu_has_fast_bf16
 
             name = "bf16" if device.type == "cuda" or cpu_has_fast_bf16() else "fp32"
         self.name = name
@@ -403,8 +403,8 @@ def validate(
     ``samples``, when given, receives the first ``cfg.sample_images`` images as uint8 RGB triples
     stacked vertically (gray input, model output, truth): the columns of :func:`sample_grid`.
     """
-    from tinct.color import lab_to_rgb
-    from tinct.metrics import colourfulness, ratio_of_means
+    from tinct.core.color import lab_to_rgb
+    from tinct.core.metrics import colourfulness, ratio_of_means
 
     model.eval()
     hinted = getattr(model, "takes_hints", False)

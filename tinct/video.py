@@ -52,10 +52,10 @@ import torch.nn.functional as F
 from av.video.reformatter import ColorRange, Colorspace
 
 from tinct.batch import VIDEO_EXTENSIONS  # one list for the CLI's folder scan and this module
-from tinct.color import lab_to_rgb8, luminance, normalize_l, rgb_to_lab
+from tinct.core.color import lab_to_rgb8, luminance, normalize_l, rgb_to_lab
+from tinct.core.metrics import psnr as psnr_rgb8
+from tinct.core.pipeline import AbPredictor, join_full_resolution, predict_padded, resize_l, working_shape
 from tinct.io import ImageError, read_image
-from tinct.metrics import psnr as psnr_rgb8
-from tinct.pipeline import AbPredictor, join_full_resolution, predict_padded, resize_l, working_shape
 
 if TYPE_CHECKING:
     from tinct.api import Session

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from tinct.color import AB_SCALE
+from tinct.core.color import AB_SCALE
 
 
 class NoColourDistributionError(ValueError):
@@ -64,7 +64,7 @@ class ClassificationColorizer(Colorizer):
 
     def __init__(self, temperature: float = 0.38):
         super().__init__()
-        from tinct.quantize import ABQuantizer
+        from tinct.models.quantize import ABQuantizer
 
         self.quantizer = ABQuantizer()
         self.temperature = temperature
@@ -99,6 +99,13 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.
         nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
+    )
+
+
+def up_conv(cin: int, cout: int) -> nn.Sequential:
+    """4x4 stride-2 transposed conv (exactly doubles H and W) + BN + ReLU."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
     )
 
 

@@ -25,15 +25,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from tinct.losses import GanHParams
-from tinct.models.base import Colorizer, conv_bn_relu
-
-
-def _up(cin: int, cout: int) -> nn.Sequential:
-    """4x4 stride-2 transposed conv (exactly doubles H and W) + BN + ReLU."""
-    return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+from tinct.models.adversarial import GanHParams
+from tinct.models.base import Colorizer, conv_bn_relu, up_conv
 
 
 class GanGenerator(Colorizer):
@@ -55,9 +48,9 @@ class GanGenerator(Colorizer):
             conv_bn_relu(4 * w, 8 * w, 2), conv_bn_relu(8 * w, 8 * w),
         )  # fmt: skip
         self.decoder = nn.Sequential(
-            _up(8 * w, 4 * w), conv_bn_relu(4 * w, 4 * w),
-            _up(4 * w, 2 * w), conv_bn_relu(2 * w, 2 * w),
-            _up(2 * w, w), conv_bn_relu(w, w),
+            up_conv(8 * w, 4 * w), conv_bn_relu(4 * w, 4 * w),
+            up_conv(4 * w, 2 * w), conv_bn_relu(2 * w, 2 * w),
+            up_conv(2 * w, w), conv_bn_relu(w, w),
             nn.Conv2d(w, 2, 3, padding=1), nn.Tanh(),
         )  # fmt: skip
 

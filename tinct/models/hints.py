@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tinct.hints import HINT_CHANNELS
+from tinct.core.hints import HINT_CHANNELS
 from tinct.models.lite import LiteUNet
 
 

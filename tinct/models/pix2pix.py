@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from tinct.losses import GanHParams
+from tinct.models.adversarial import GanHParams
 from tinct.models.base import Colorizer, conv_bn_relu, upsample2
 
 

@@ -34,7 +34,9 @@ class ResidualPair(nn.Module):
     def __init__(self, ch: int, dilation: int = 1):
         super().__init__()
         self.a = conv_bn_relu(ch, ch, dilation=dilation)
-        self.b = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(ch))
+        self.b = nn.Sequential(
+            nn.Conv2d(ch, ch, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(ch)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.b(self.a(x)))

@@ -17,14 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tinct.models.base import Colorizer, conv_bn_relu
-
-
-def _up(cin: int, cout: int) -> nn.Sequential:
-    """4x4 stride-2 transposed conv (exactly doubles H and W) + BN + ReLU."""
-    return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
+from tinct.models.base import Colorizer, conv_bn_relu, up_conv
 
 
 class UNet(Colorizer):
@@ -42,10 +35,10 @@ class UNet(Colorizer):
         self.up = nn.ModuleList()
         self.fuse = nn.ModuleList()
         for i in reversed(range(1, depth)):  # H/16 -> H/8 -> H/4 -> H/2, with skips
-            self.up.append(_up(chans[i], chans[i - 1]))
+            self.up.append(up_conv(chans[i], chans[i - 1]))
             self.fuse.append(conv_bn_relu(2 * chans[i - 1], chans[i - 1]))
         half = max(chans[0] // 2, 16)
-        self.up.append(_up(chans[0], half))  # H/2 -> H, skip from the input L
+        self.up.append(up_conv(chans[0], half))  # H/2 -> H, skip from the input L
         self.fuse.append(conv_bn_relu(half + 1, half))
         self.head = nn.Sequential(nn.Conv2d(half, 2, 1), nn.Tanh())
 

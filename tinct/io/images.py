@@ -1,10 +1,13 @@
-"""Image input and output: every way an image enters or leaves tinct goes through here.
+"""Image files in and out: every way an ordinary image enters or leaves tinct goes through here.
 
 Reading normalises what Pillow can open into one of two shapes, both in sRGB:
 gray (H x W) or RGB (H x W x 3), uint8 or uint16, plus an optional alpha channel. EXIF
 orientation is applied, ICC profiles are converted to sRGB, palette/CMYK/16-bit/alpha modes are
 handled, and the pixel count is checked from the header *before* decoding (decompression bombs).
 Every failure is an :class:`ImageError` with a one-line message.
+
+In-memory images (a PIL image, a numpy array) become the same :class:`LoadedImage` through
+:func:`image_from_pil` and :func:`image_from_array`.
 
 Writing is atomic (temporary file in the destination folder, then rename), so an interrupted
 run never leaves a truncated output behind and re-running a batch skips finished files.
@@ -21,6 +24,8 @@ from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from tinct.core.pixels import to_uint8
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 
@@ -201,6 +206,41 @@ def read_image(source: str | Path | IO[bytes] | bytes, max_pixels: int | None = 
     if pixels.ndim == 3 and pixels.shape[2] == 3 and _is_neutral(pixels):
         pixels = pixels[..., 0].copy()
     return LoadedImage(pixels=np.ascontiguousarray(pixels), alpha=alpha, format=fmt, exif=exif, info=info)
+
+
+def image_from_pil(im: Image.Image) -> LoadedImage:
+    """An in-memory PIL image as :class:`LoadedImage`, normalised exactly as a file would be (orientation,
+    ICC profile, modes); ``format`` "PNG" unless the image came from a file."""
+    if im.format is None and im.mode in ("L", "RGB", "RGBA", "LA") and not im.info.get("icc_profile"):
+        pixels, alpha = _split(im)
+        return LoadedImage(pixels=np.ascontiguousarray(pixels), alpha=alpha)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG" if im.mode != "CMYK" else "TIFF", icc_profile=im.info.get("icc_profile"))
+    return read_image(buf.getvalue(), max_pixels=2**62)
+
+
+def image_from_array(a: np.ndarray) -> LoadedImage:
+    """A numpy image as :class:`LoadedImage`: H x W, or H x W x 1/2/3/4 (the last channel of 2 or 4 is alpha).
+
+    uint8 and uint16 are taken as they are; floats are [0, 1] (NaN as 0) and become uint16 (alpha:
+    uint8). A uint16 alpha becomes uint8 (:func:`tinct.core.pixels.to_uint8`). ValueError for other
+    shapes or dtypes.
+    """
+    alpha = None
+    if a.ndim == 3 and a.shape[2] in (2, 4):
+        alpha, a = a[..., -1], a[..., :-1]
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise ValueError(f"expected an H x W, H x W x 1/2/3/4 array, got shape {a.shape}")
+    if a.dtype not in (np.uint8, np.uint16):
+        if not np.issubdtype(a.dtype, np.floating):
+            raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
+        a = (np.clip(np.nan_to_num(a), 0, 1) * 65535 + 0.5).astype(np.uint16)
+        alpha = None if alpha is None else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if alpha is not None and alpha.dtype != np.uint8:
+        alpha = to_uint8(alpha) if alpha.dtype == np.uint16 else alpha.astype(np.uint8)
+    return LoadedImage(pixels=np.ascontiguousarray(a), alpha=None if alpha is None else np.ascontiguousarray(alpha))
 
 
 def _is_neutral(rgb: np.ndarray) -> bool:

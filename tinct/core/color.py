@@ -1,0 +1,229 @@
+"""CIELAB colour space: the colour contract every tinct model obeys.
+
+Contract (see SPEC.md): sRGB with the D65 white point; L in [0, 100], a and b in about
+[-110, 110]. Models take ``L / 50 - 1`` and regression models return ``ab / 110``.
+
+Two kinds of conversion live here:
+
+* float conversions on torch tensors (``rgb_to_lab``, ``lab_to_rgb``), used on batches at
+  the model's working size. They delegate to kornia.
+* fast full-resolution paths that never build a float RGB image: ``luminance`` (8/16-bit
+  RGB or gray -> L, with look-up tables) and ``lab_to_rgb8`` (L + ab -> 8-bit sRGB, exactly
+  rounded, chroma reduced to stay in gamut). They are
+  tested against scikit-image.
+* numpy helpers: ``lab_of_rgb`` (CIELAB of colour arrays, strip by strip) and ``gray16_from_l``
+  (the 16-bit gray of a given L).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from tinct.core import strips
+
+# sRGB (D65) <-> XYZ, the matrices scikit-image and kornia use.
+XYZ_FROM_RGB = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
+WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+
+AB_SCALE = 110.0  #: regression models output ab / AB_SCALE
+_EPS = 6.0 / 29.0
+
+
+def normalize_l(L: torch.Tensor) -> torch.Tensor:
+    """Map L in [0, 100] to the model input range [-1, 1]."""
+    return L / 50.0 - 1.0
+
+
+def srgb_to_linear(v: np.ndarray | torch.Tensor):
+    """sRGB-encoded values in [0, 1] -> linear light (IEC 61966-2-1)."""
+    if isinstance(v, torch.Tensor):
+        return torch.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
+    return np.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
+
+
+def _f(t):
+    """CIELAB companding function f(t)."""
+    if isinstance(t, torch.Tensor):
+        return torch.where(t > _EPS**3, t.clamp_min(1e-12) ** (1.0 / 3.0), t / (3 * _EPS**2) + 4.0 / 29.0)
+    return np.where(t > _EPS**3, np.cbrt(t), t / (3 * _EPS**2) + 4.0 / 29.0)
+
+
+def _finv(t: torch.Tensor) -> torch.Tensor:
+    return torch.where(t > _EPS, t * t * t, 3 * _EPS**2 * (t - 4.0 / 29.0))
+
+
+def l_from_y(y):
+    """Relative luminance Y (white = 1) -> CIELAB L."""
+    return 116.0 * _f(y) - 16.0
+
+
+@functools.lru_cache(maxsize=4)
+def _l_lut(bits: int) -> np.ndarray:
+    """L of a neutral gray for every code value of a ``bits``-bit channel (float32)."""
+    v = np.arange(2**bits, dtype=np.float64) / (2**bits - 1)
+    return l_from_y(srgb_to_linear(v)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _lin_lut(bits: int) -> np.ndarray:
+    v = np.arange(2**bits, dtype=np.float64) / (2**bits - 1)
+    return srgb_to_linear(v).astype(np.float32)
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    """CIELAB L (float32, H x W, in [0, 100]) of an sRGB image.
+
+    ``img`` is H x W (gray) or H x W x 3 (RGB), dtype uint8, uint16 or float in [0, 1].
+    Gray values are treated as neutral sRGB (R = G = B), so a gray image's L is exact.
+    """
+    if img.ndim == 2:
+        if img.dtype == np.uint8:
+            return _l_lut(8)[img]
+        if img.dtype == np.uint16:
+            return _l_lut(16)[img]
+        return l_from_y(srgb_to_linear(np.clip(img, 0, 1).astype(np.float32))).astype(np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected H x W or H x W x 3, got shape {img.shape}")
+    w = XYZ_FROM_RGB[1].astype(np.float32)
+    if img.dtype in (np.uint8, np.uint16):
+        lut = _lin_lut(8 if img.dtype == np.uint8 else 16)
+        y = lut[img[..., 0]] * w[0]
+        y += lut[img[..., 1]] * w[1]
+        y += lut[img[..., 2]] * w[2]
+    else:
+        lin = srgb_to_linear(np.clip(img, 0, 1).astype(np.float32))
+        y = lin @ w
+    return l_from_y(y).astype(np.float32)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """Float sRGB (..., 3, H, W) in [0, 1] -> Lab (..., 3, H, W). Uses kornia."""
+    import kornia.color
+
+    return kornia.color.rgb_to_lab(rgb)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (..., 3, H, W) -> float sRGB in [0, 1], out-of-gamut values clipped. Uses kornia."""
+    import kornia.color
+
+    return kornia.color.lab_to_rgb(lab, clip=True)
+
+
+def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
+    """Linear-light values -> uint8 sRGB codes, ``round(255 * sRGB(clip(v, 0, 1)))``.
+
+    Computed in float32 in place; it differs from a float64 reference only for values within
+    float32 precision of a rounding boundary (about 1 in 10^5 values, by one code).
+    """
+    v = lin.clamp(0.0, 1.0)
+    low = v * (12.92 * 255.0)
+    high = v.pow_(1.0 / 2.4).mul_(1.055 * 255.0).sub_(0.055 * 255.0)
+    return torch.where(low <= 0.0031308 * 12.92 * 255.0, low, high).round_().to(torch.uint8)
+
+
+def _lab_to_linear(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """L (...) and ab (2, ...) -> linear-light sRGB (..., 3), unclipped."""
+    fy = (L + 16.0) / 116.0
+    x = _finv(fy + ab[0] / 500.0) * float(WHITE_D65[0])
+    y = _finv(fy)
+    z = _finv((fy - ab[1] / 200.0).clamp_min(0.0)) * float(WHITE_D65[2])  # f(z) >= 0, as scikit-image
+    return torch.stack((x, y, z), dim=-1) @ torch.from_numpy(RGB_FROM_XYZ.T.astype(np.float32))
+
+
+# float32 slack: values this close to the gamut edge round to the edge code anyway (tight near
+# black, where L is steep in Y)
+_GAMUT_TOL = 2e-3
+_GAMUT_TOL_LOW = 1e-5
+
+
+def _fit_gamut(L: torch.Tensor, ab: torch.Tensor, lin: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Reduce the chroma of out-of-gamut pixels (hue and L kept) until they fit in sRGB.
+
+    A bisection on the chroma scale per pixel, run only on the pixels that need it. Returns the
+    corrected linear RGB (same shape as ``lin``).
+    """
+    bad = ((lin < -_GAMUT_TOL_LOW) | (lin > 1 + _GAMUT_TOL)).any(-1)
+    if not bool(bad.any()):
+        return lin
+    Lb, abb = L[bad], ab[:, bad]
+    lo = torch.zeros_like(Lb)
+    hi = torch.ones_like(Lb)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        t = _lab_to_linear(Lb, abb * mid)
+        ok = ((t >= -_GAMUT_TOL_LOW) & (t <= 1 + _GAMUT_TOL)).all(-1)
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    lin = lin.clone()
+    lin[bad] = _lab_to_linear(Lb, abb * lo)
+    return lin
+
+
+def lab_to_rgb8(L: torch.Tensor, ab: torch.Tensor, preserve_l: bool = True) -> torch.Tensor:
+    """L (H x W) and ab (2 x H x W) float tensors -> uint8 sRGB (H x W x 3).
+
+    With ``preserve_l`` (default) out-of-gamut colours lose chroma until they fit, so the output
+    keeps L up to 8-bit rounding; otherwise each channel is clipped, like scikit-image's
+    ``round(255 * lab2rgb(Lab))``.
+    """
+    lin = _lab_to_linear(L, ab)
+    if preserve_l:
+        lin = _fit_gamut(L, ab, lin)
+    return encode_srgb8(lin)
+
+
+@functools.lru_cache(maxsize=1)
+def ab_bins() -> np.ndarray:
+    """Centres (Q x 2, float32) of the grid-10 ab bins that the sRGB gamut occupies.
+
+    Every colour of a 64^3 sRGB lattice is converted to Lab and its ab rounded to the nearest
+    multiple of 10; the occupied cells are the bins. This gives Q = 261 for exact sRGB (Zhang
+    et al. report 313 for their looser, data-derived gamut estimate).
+    """
+    v = np.linspace(0.0, 1.0, 64, dtype=np.float64)
+    rgb = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(-1, 3)
+    y = srgb_to_linear(rgb) @ XYZ_FROM_RGB.T / WHITE_D65
+    fx, fy, fz = _f(y[:, 0]), _f(y[:, 1]), _f(y[:, 2])
+    ab = np.stack((500.0 * (fx - fy), 200.0 * (fy - fz)), -1)
+    q = np.unique(np.round(ab / 10.0).astype(np.int64), axis=0)
+    return (q * 10).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# numpy helpers
+
+
+def lab_of_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CIELAB of sRGB colours ``rgb`` (..., 3): uint8 codes or floats in [0, 1].
+
+    Returns L (...) and ab (2, ...), float32. Uses :func:`rgb_to_lab` (kornia) in chunks of
+    :data:`tinct.core.strips.STRIP_PIXELS` pixels, so memory stays bounded on large images.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1] != 3:
+        raise ValueError(f"expected (..., 3) RGB, got shape {rgb.shape}")
+    flat = rgb.reshape(-1, 3)
+    scale = 255.0 if rgb.dtype == np.uint8 else 1.0
+    out = np.empty((3, flat.shape[0]), np.float32)
+    chunk = strips.STRIP_PIXELS
+    for i in range(0, flat.shape[0], chunk):
+        t = torch.from_numpy(np.ascontiguousarray(flat[i : i + chunk].T)).float()
+        with torch.inference_mode():
+            out[:, i : i + chunk] = rgb_to_lab((t / scale).clamp_(0.0, 1.0)[:, :, None])[:, :, 0].numpy()
+    shape = rgb.shape[:-1]
+    return out[0].reshape(shape), out[1:].reshape(2, *shape)
+
+
+def gray16_from_l(L: np.ndarray) -> np.ndarray:
+    """The uint16 gray whose CIELAB L (:func:`luminance`) is nearest to ``L``."""
+    lut = _l_lut(16)
+    i = np.clip(np.searchsorted(lut, L), 1, 65535)
+    lower_nearer = (L - lut[i - 1]) < (lut[i] - L)
+    return (i - lower_nearer).astype(np.uint16)

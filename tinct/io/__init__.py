@@ -1,0 +1,42 @@
+"""Layer 2: files in and out. Ordinary images (:mod:`tinct.io.images`, re-exported here: ``tinct.io`` is
+the image API), uncertainty maps (:mod:`tinct.io.uncertainty`), medical formats (:mod:`tinct.io.medical`:
+DICOM, NIfTI, FITS) and video containers (:mod:`tinct.io.video`).
+
+Readers turn files into arrays and writers arrays into files; nothing here loads a model or colorizes.
+"""
+
+from tinct.io.images import (
+    DEFAULT_MAX_PIXELS,
+    FORMAT_BY_EXTENSION,
+    IMAGE_EXTENSIONS,
+    ImageError,
+    ImageTooLargeError,
+    LoadedImage,
+    NotAnImageError,
+    atomic_write_bytes,
+    encode_image,
+    extension_for,
+    image_from_array,
+    image_from_pil,
+    output_format,
+    read_image,
+    write_image,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "FORMAT_BY_EXTENSION",
+    "IMAGE_EXTENSIONS",
+    "ImageError",
+    "ImageTooLargeError",
+    "LoadedImage",
+    "NotAnImageError",
+    "atomic_write_bytes",
+    "encode_image",
+    "extension_for",
+    "image_from_array",
+    "image_from_pil",
+    "output_format",
+    "read_image",
+    "write_image",
+]

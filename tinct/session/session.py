@@ -1,0 +1,326 @@
+"""A loaded model, ready to colorize: :class:`Session`, the one way in to a network.
+
+Every surface colorizes through a session. A still image goes down one path::
+
+    Session.colorize / colorize_file / colorize_pixels      (path, PIL, numpy, or decoded pixels)
+      -> Session.colorize_image(image, guidance, uncertainty)   one request
+         -> guidance (tinct.classical) or Session.predict_lowres_batch (the model half)
+         -> tinct.core.pipeline.full_resolution (guided upsampling, the image's own L)
+      -> ColorizedImage.encode (the CLI's file, the server's answer)
+
+and video frames, server requests, cluster batches and evaluation reach the network only through
+:meth:`Session.predict_lowres_batch`: the chosen backend (torch, or ONNX), hint channels, padding
+and the inference lock apply to all of them alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tinct.backends.torch import TorchPredictor
+from tinct.core.color import luminance
+from tinct.core.hints import Hint, HintError
+from tinct.core.pipeline import AbPredictor, full_resolution, join_ab, predict_lowres_batch
+from tinct.io.images import (
+    LoadedImage,
+    atomic_write_bytes,
+    extension_for,
+    image_from_array,
+    image_from_pil,
+    output_format,
+    read_image,
+)
+from tinct.io.uncertainty import encode_uncertainty, uncertainty_note, uncertainty_path
+from tinct.registry import ModelSpec
+from tinct.session.guidance import Guidance
+from tinct.session.result import ColorizedImage
+from tinct.version import __version__
+
+
+class Session:
+    """A loaded model, ready to colorize many images (like rembg's session).
+
+    Thread-safe: the network runs under a lock, so one session can serve a web server.
+    ``predictor``, when given, replaces the torch network's ``predict_ab`` (e.g. a
+    :class:`tinct.backends.onnx.OnnxPredictor`); ``model`` still provides ``multiple``, the
+    architecture and the uncertainty map (an ONNX export computes ab only).
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model: torch.nn.Module,
+        device: torch.device,
+        working_size: int | None = None,
+        predictor: AbPredictor | None = None,
+    ):
+        self.spec = spec
+        self.model = model
+        self.device = device
+        self.working_size = working_size or spec.working_size
+        self.predictor = predictor
+        self.network = TorchPredictor(model, device)
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """The inference backend: "torch", or the predictor's ``backend`` ("onnx")."""
+        return "torch" if self.predictor is None else getattr(self.predictor, "backend", "custom")
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def with_working_size(self, working_size: int | None) -> Session:
+        """A view of this session at another working size, sharing the network and its lock."""
+        if not working_size or working_size == self.working_size:
+            return self
+        view = Session(self.spec, self.model, self.device, working_size, self.predictor)
+        view._lock = self._lock  # one network, one lock: inference stays serialised
+        return view
+
+    # what the model can do ---------------------------------------------------------------------
+
+    @property
+    def takes_hints(self) -> bool:
+        """True when the model takes user colour hints (:mod:`tinct.core.hints`)."""
+        return bool(getattr(self.model, "takes_hints", False))
+
+    def hints_for(self, points: Sequence[Hint]) -> list[Hint] | None:
+        """The hints the pipeline passes to this model for ``points``: None for a model without hints,
+        else the points (an empty list: no hints, an automatic colorization).
+
+        Raises :class:`~tinct.core.hints.HintError` when points are given to a model that does not take them.
+        """
+        if not self.takes_hints:
+            if points:
+                raise HintError(
+                    f"model {self.name!r} does not take colour hints; use a hint model (architecture 'hints')"
+                )
+            return None
+        return list(points)
+
+    def model_hints(self, guidance: Guidance | None = None) -> list[Hint] | None:
+        """:meth:`hints_for` the guidance's colour points (none without guidance)."""
+        return self.hints_for(guidance.hints if guidance is not None else [])
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """True when the model predicts a colour distribution, so it has an uncertainty map."""
+        return bool(getattr(self.model, "has_distribution", False))
+
+    def check_uncertainty(self, guidance: Guidance | None = None) -> None:
+        """Raise unless an uncertainty map can be made (one-line messages).
+
+        Raises:
+            NoColourDistributionError: the model is a regression model (no colour distribution).
+            ValueError: active ``guidance`` (scribbles, reference, LUT) replaces the model's colour.
+        """
+        from tinct.models.base import NoColourDistributionError
+
+        if guidance is not None and guidance.active:
+            raise ValueError(f"an uncertainty map is the model's; it does not exist for {guidance.describe()}")
+        if not self.has_uncertainty:
+            raise NoColourDistributionError(
+                f"model {self.name!r} is a {getattr(self.model, 'kind', 'regression')} model with no colour "
+                "distribution, so it has no uncertainty map; use a classification model (e.g. lite)"
+            )
+
+    # the one inference path ----------------------------------------------------------------------
+
+    def predict_lowres_batch(
+        self,
+        Ls: Sequence[torch.Tensor],
+        hints: Sequence[Sequence[Hint] | None] | None = None,
+        *,
+        uncertainty: bool = False,
+        amp: bool = False,
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The model half of the pipeline for frames of one size: L (H, W) each -> ``[(ab, L_guide), ...]``.
+
+        The only caller of the network: stills, video frames, server requests, cluster batches and
+        evaluation all come here (:func:`tinct.core.pipeline.predict_lowres_batch` with this
+        session's backend, under its lock). ``ab`` is (2, h, w), or (3, h, w) with ``uncertainty``
+        (ab and the map, always from the torch network: an ONNX export computes ab only).
+
+        ``hints``: one list of colour points per frame (None: none for any frame); a hint model
+        without points gets zero hint channels. ``amp``: the torch network under bf16 autocast
+        (the batched video path on CUDA).
+        """
+        per_frame = [self.hints_for(h or []) for h in (hints if hints is not None else [None] * len(Ls))]
+        if uncertainty:
+            self.check_uncertainty()
+            predict: AbPredictor = self.network.with_uncertainty
+        elif amp:
+            predict = self.network.autocast
+        else:
+            predict = self.predictor if self.predictor is not None else self.network
+        frame_hints = per_frame if self.takes_hints else None
+        with self._lock:
+            return predict_lowres_batch(Ls, predict, self.model.multiple, self.working_size, self.device, frame_hints)
+
+    def predict_lowres(self, L: torch.Tensor, hints: Sequence[Hint] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict_lowres_batch` for one frame: full-resolution L (H, W) -> (ab (2, h, w), L_guide (h, w))."""
+        return self.predict_lowres_batch([L], [hints])[0]
+
+    # one still image -----------------------------------------------------------------------------
+
+    def colorize_image(
+        self, image: LoadedImage, guidance: Guidance | None = None, uncertainty: bool = False
+    ) -> ColorizedImage:
+        """Colorize a decoded image: the one still-image path that every other entry point takes.
+
+        With active ``guidance`` the colour comes from it instead of the model; either way the
+        output keeps the input's L. The guidance's colour ``hints`` go to a hint model
+        (:class:`~tinct.core.hints.HintError` for a model without hints or a point off the image).
+        ``uncertainty``: also the model's uncertainty map (:mod:`tinct.io.uncertainty`), from the same
+        forward pass, upsampled as the colour is (see :meth:`check_uncertainty` for what refuses it).
+        """
+        if uncertainty:
+            self.check_uncertainty(guidance)
+        L = torch.from_numpy(luminance(image.pixels))
+        unc = None
+        if guidance is not None and guidance.active:
+            rgb = join_ab(L, torch.from_numpy(np.ascontiguousarray(guidance.ab(L.numpy(), image.pixels))))
+        else:
+            ((ab, L_guide),) = self.predict_lowres_batch([L], [self.model_hints(guidance)], uncertainty=uncertainty)
+            if uncertainty:
+                rgb, maps = full_resolution(L, ab, L_guide, with_maps=True)
+                unc = np.clip(maps[0], 0.0, 1.0) + 0.0  # + 0.0: no negative zeros
+            else:
+                rgb = full_resolution(L, ab, L_guide)
+        return ColorizedImage(rgb, image.alpha, self.provenance(guidance), unc, image)
+
+    def colorize_pixels(self, pixels: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
+        """Gray (H, W) or RGB (H, W, 3) uint8/uint16 -> colorized uint8 RGB (H, W, 3) (:meth:`colorize_image`)."""
+        return self.colorize_image(LoadedImage(pixels), guidance).rgb
+
+    def colorize_pixels_uncertainty(
+        self, pixels: np.ndarray, guidance: Guidance | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`colorize_pixels` plus the uncertainty map: (uint8 RGB (H, W, 3), float32 (H, W) in [0, 1]).
+
+        The map is the normalised entropy of the predicted colour distribution (see
+        :mod:`tinct.io.uncertainty`), from the torch network even when the backend is ONNX.
+
+        Raises:
+            NoColourDistributionError: a regression model; ValueError: active ``guidance`` (see
+            :meth:`check_uncertainty`).
+        """
+        out = self.colorize_image(LoadedImage(pixels), guidance, uncertainty=True)
+        assert out.uncertainty is not None
+        return out.rgb, out.uncertainty
+
+    def colorize_loaded(
+        self, img: LoadedImage, guidance: Guidance | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Colorize a decoded image; returns (RGB uint8, alpha passed through or None)."""
+        out = self.colorize_image(img, guidance)
+        return out.rgb, out.alpha
+
+    def provenance(self, guidance: Guidance | None = None) -> str:
+        """The note written into every output's metadata."""
+        how = guidance.describe() if guidance is not None and guidance.active else f"model {self.name}"
+        if guidance is not None and guidance.hints:
+            how += f" with {len(guidance.hints)} user colour hint{'s' if len(guidance.hints) > 1 else ''}"
+        note = f"Colorized by tinct {__version__} ({how}); colour added by software"
+        extra = guidance.note() if guidance is not None else ""
+        return f"{note}; {extra}" if extra else note
+
+    # files and in-memory images ------------------------------------------------------------------
+
+    def colorize_file(
+        self,
+        src: str | Path,
+        dst: str | Path | None = None,
+        fmt: str | None = None,
+        quality: int = 95,
+        max_pixels: int | None = None,
+        guidance: Guidance | None = None,
+        image: LoadedImage | None = None,
+        defer: Callable[[Callable[[], Any]], Any] | None = None,
+        uncertainty: bool = False,
+    ) -> Path:
+        """Colorize the image file ``src`` and write it atomically to ``dst``.
+
+        ``dst`` defaults to ``{stem}_color.{ext}`` beside ``src``; ``fmt`` defaults to the input's
+        format where sensible. Refuses to overwrite the input. Returns the output path.
+
+        ``image``: ``src`` already decoded (``read_image(src, max_pixels)``, e.g. by a worker
+        thread); ``defer``: called with the function that encodes and writes the output instead of
+        calling it here (e.g. :meth:`tinct.apps.batch.Job.defer`, to write in a worker thread).
+
+        ``uncertainty``: also write the model's uncertainty map, a 16-bit grayscale PNG
+        ``{src stem}_uncertainty.png`` beside ``dst`` (:mod:`tinct.io.uncertainty`; written before the
+        colour output, so an existing colour output implies its map). Raises
+        :class:`~tinct.models.base.NoColourDistributionError` for a regression model and
+        ValueError with active ``guidance``, before reading anything.
+        """
+        src = Path(src)
+        if uncertainty:
+            self.check_uncertainty(guidance)
+        img = image if image is not None else read_image(src, max_pixels=max_pixels)
+        out_fmt = output_format(img.format, fmt)
+        dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
+        if dst.resolve() == src.resolve():
+            raise ValueError(f"refusing to overwrite the input {src}")
+        result = self.colorize_image(img, guidance, uncertainty)
+
+        def finish() -> None:
+            if result.uncertainty is not None:
+                data = encode_uncertainty(result.uncertainty, uncertainty_note(self.name))
+                atomic_write_bytes(uncertainty_path(src.stem, dst.parent), data)
+            atomic_write_bytes(dst, result.encode(out_fmt, quality))
+
+        (defer or _call)(finish)
+        return dst
+
+    def colorize(
+        self,
+        image: str | Path | Image.Image | np.ndarray,
+        *,
+        scribbles: Any = None,
+        reference: Any = None,
+        method: str = "reinhard",
+        lut: str | Path | None = None,
+        uncertainty: bool = False,
+        hints: Any = None,
+        **kwargs: Any,
+    ):
+        """Colorize ``image`` and return the same kind: a path (the written output), a PIL image
+        (RGB, or RGBA when the input had alpha) or a numpy array (H x W x 3 uint8, or x 4 with alpha).
+
+        ``scribbles``, ``reference`` (+ ``method``) or ``lut`` replace the model by user guidance
+        (see :class:`~tinct.session.guidance.Guidance`); ``kwargs`` go to :meth:`colorize_file` for
+        paths (dst, fmt, ...). ``hints``: colour points (x, y, colour) in input pixels for a hint
+        model, e.g. ``[{"x": 120, "y": 48, "color": "#3366cc"}]`` or a JSON file's path.
+
+        ``uncertainty=True`` returns ``(colour, uncertainty)``: for a path, the uncertainty map's
+        path (``{stem}_uncertainty.png`` beside the output, see :meth:`colorize_file`); for a PIL
+        image or an array, a float32 (H, W) array in [0, 1] (:meth:`colorize_pixels_uncertainty`).
+        Raises :class:`~tinct.models.base.NoColourDistributionError` for a regression model.
+        """
+        guidance = Guidance(scribbles, reference, method, lut, hints)
+        if uncertainty:
+            self.check_uncertainty(guidance)
+        if isinstance(image, (str, Path)):
+            dst = self.colorize_file(image, guidance=guidance, uncertainty=uncertainty, **kwargs)
+            return (dst, uncertainty_path(Path(image).stem, dst.parent)) if uncertainty else dst
+        if isinstance(image, Image.Image):
+            out = self.colorize_image(image_from_pil(image), guidance, uncertainty)
+            return (out.to_pil(), out.uncertainty) if uncertainty else out.to_pil()
+        if isinstance(image, np.ndarray):
+            out = self.colorize_image(image_from_array(image), guidance, uncertainty)
+            return (out.to_array(), out.uncertainty) if uncertainty else out.to_array()
+        raise TypeError(f"colorize() takes a path, a PIL image or a numpy array, not {type(image).__name__}")
+
+
+def _call(fn: Callable[[], Any]) -> Any:
+    return fn()
