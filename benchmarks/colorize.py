@@ -77,7 +77,7 @@ def folder_rate(args: argparse.Namespace, tmp: Path) -> tuple[float, float]:
     if args.threads:
         torch.set_num_threads(args.threads)
     from tinct.api import load_model
-    from tinct.batch import run_batch
+    from tinct.apps.batch import run_batch
 
     folder = tmp / "folder"
     folder.mkdir()

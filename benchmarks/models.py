@@ -105,7 +105,7 @@ def end_to_end(megapixels: float, only: list[str] | None = None) -> dict[str, fl
     from PIL import Image
 
     import tinct
-    from tinct.pipeline import colorize_pixels
+    from tinct.core.pipeline import colorize_pixels
     from tinct.registry import MODELS
 
     demo = Path(tinct.__file__).parent / "demo" / "1909Chicago.jpg"

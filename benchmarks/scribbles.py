@@ -1,4 +1,4 @@
-"""Speed and memory of scribble propagation (``tinct.guided.scribbles_ab``, Levin et al. 2004).
+"""Speed and memory of scribble propagation (``tinct.classical.scribbles.scribbles_ab``, Levin et al. 2004).
 
 For each size (megapixels, 4:3) a fresh process builds a synthetic gray photo (gradients, disks
 and bars, mild noise) with a few coloured strokes, then times ``scribbles_ab(L, scribbles)``:
@@ -67,12 +67,12 @@ def child(megapixels: float, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from tinct import guided
-    from tinct.color import luminance
-    from tinct.guided import scribbles_ab
+    from tinct.classical import scribbles
+    from tinct.classical.scribbles import scribbles_ab
+    from tinct.core.color import luminance
 
     solve_seconds = []
-    levin_solve = guided._levin_solve
+    levin_solve = scribbles.levin_solve
 
     def timed_solve(*args):
         t = time.perf_counter()
@@ -80,7 +80,7 @@ def child(megapixels: float, threads: int) -> None:
         solve_seconds.append(time.perf_counter() - t)
         return x
 
-    guided._levin_solve = timed_solve
+    scribbles.levin_solve = timed_solve
 
     g, s = make_scene(0.01)
     scribbles_ab(luminance(g), s)  # warm-up (imports, kornia)

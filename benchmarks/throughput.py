@@ -79,8 +79,8 @@ def decode_rate(paths: list[Path], threads: int) -> float:
 
 
 def folder_rate(session, paths: list[Path], out: Path) -> float:
-    """Images/s of the overlapped folder pipeline (tinct.batch, as `tinct colorize` runs it)."""
-    from tinct.batch import default_workers, run_batch
+    """Images/s of the overlapped folder pipeline (tinct.apps.batch, as `tinct colorize` runs it)."""
+    from tinct.apps.batch import default_workers, run_batch
     from tinct.io import read_image
 
     def process(job, fmt):

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from tinct.hardware import cpu_bf16_support, cpu_name
+from tinct.backends.hardware import cpu_bf16_support, cpu_name
 from tinct.registry import ARCHITECTURES, build_architecture
 from tinct.train import Precision
 
@@ -93,8 +93,10 @@ def main() -> None:
     print(
         f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n"
     )
-    print("| architecture | train fp32 img/s | train bf16 img/s | bf16 / fp32 | infer fp32 img/s | infer bf16 img/s "
-          "| bf16 / fp32 | max ab diff |")
+    print(
+        "| architecture | train fp32 img/s | train bf16 img/s | bf16 / fp32 | infer fp32 img/s | infer bf16 img/s "
+        "| bf16 / fp32 | max ab diff |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for arch in args.archs.split(","):
         fp32 = time_training(arch, "fp32", args.size, args.batch, args.steps)

@@ -1,4 +1,4 @@
-"""Speed and memory of video colorization (`tinct.video.colorize_video`) on this machine.
+"""Speed and memory of video colorization (`tinct.apps.video.colorize_video`) on this machine.
 
 Prints, for the default model on the CPU:
   * frames per second, end to end (decode -> model -> stabiliser -> guided join -> H.264 encode
@@ -66,7 +66,7 @@ def make_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) -
 
 
 class StageTimer:
-    """Wraps the pipeline's stages in tinct.video to add up their time."""
+    """Wraps the pipeline's stages in tinct.apps.video to add up their time."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
@@ -85,18 +85,20 @@ class StageTimer:
 
 
 def speed(session, workdir: Path, label: str, width: int, height: int, frames: int) -> None:
-    import tinct.video as video
+    import tinct.apps.video as video
+    from tinct.io.video.stabilise import TemporalStabilizer
+    from tinct.io.video.write import ChunkWriter
 
     src = make_clip(workdir / f"{label}.mp4", width, height, frames)
     for stabilize in (True, False):
         timer = StageTimer()
-        saved = {n: getattr(video, n) for n in ("predict_lowres_batch", "join_full_resolution")}
-        saved_call = video.TemporalStabilizer.__call__
-        saved_write = video._ChunkWriter.write
-        timer.wrap(video, "predict_lowres_batch", "model")
+        saved = {n: getattr(video, n) for n in ("predict_frames", "join_full_resolution")}
+        saved_call = TemporalStabilizer.__call__
+        saved_write = ChunkWriter.write
+        timer.wrap(video, "predict_frames", "model")
         timer.wrap(video, "join_full_resolution", "join")
-        timer.wrap(video.TemporalStabilizer, "__call__", "stabiliser")
-        timer.wrap(video._ChunkWriter, "write", "encode")
+        timer.wrap(TemporalStabilizer, "__call__", "stabiliser")
+        timer.wrap(ChunkWriter, "write", "encode")
         try:
             stats = video.colorize_video(
                 session, src, workdir / f"{label}_color.mp4", stabilize=stabilize, progress=False
@@ -104,8 +106,8 @@ def speed(session, workdir: Path, label: str, width: int, height: int, frames: i
         finally:
             for n, fn in saved.items():
                 setattr(video, n, fn)
-            video.TemporalStabilizer.__call__ = saved_call
-            video._ChunkWriter.write = saved_write
+            TemporalStabilizer.__call__ = saved_call
+            ChunkWriter.write = saved_write
         total = stats["seconds"]
         shares = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in timer.seconds.items())
         print(
@@ -116,13 +118,14 @@ def speed(session, workdir: Path, label: str, width: int, height: int, frames: i
 
 
 def memory(session, workdir: Path, frames: int, width: int = 256, height: int = 144) -> None:
-    import tinct.video as video
+    import tinct.apps.video as video
+    from tinct.io.video.write import ChunkWriter
 
     src = make_clip(workdir / "long.mp4", width, height, frames)
     marks = {100, 1000, frames} | ({2000} if frames >= 2000 else set())
     seen = {"n": 0}
     readings: list[tuple[int, float]] = []
-    write = video._ChunkWriter.write
+    write = ChunkWriter.write
 
     def counting(self, rgb, pts):
         write(self, rgb, pts)
@@ -130,14 +133,14 @@ def memory(session, workdir: Path, frames: int, width: int = 256, height: int = 
         if seen["n"] in marks:
             readings.append((seen["n"], rss_mib()))
 
-    video._ChunkWriter.write = counting
+    ChunkWriter.write = counting
     try:
         t = time.perf_counter()
         before = rss_mib()
         video.colorize_video(session, src, workdir / "long_color.mp4", progress=False)
         secs = time.perf_counter() - t
     finally:
-        video._ChunkWriter.write = write
+        ChunkWriter.write = write
     print(f"memory over a {frames}-frame {width}x{height} clip ({frames / secs:.1f} frames/s end to end):")
     print(f"  RSS before the run: {before:.0f} MiB")
     for n, mib in readings:

@@ -148,7 +148,7 @@ def _is_medical(data: str) -> bool:
 @functools.cache  # a card names the count twice; walk the folder once
 def _n_images(data: str) -> int:
     """Images in the training folder, counted as training reads them (the split's size if it is absent)."""
-    from tinct.data import list_images
+    from tinct.train.data import list_images
 
     try:
         n = len(list_images(data))

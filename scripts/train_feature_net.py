@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from tinct.checkpoint import atomic_save_tensors
-from tinct.data import CropDataset
-from tinct.losses import build_feature_net
+from tinct.train.checkpoint import atomic_save_tensors
+from tinct.train.data import CropDataset
+from tinct.train.losses import build_feature_net
 
 
 def source_labels(data: Path, paths: list[Path]) -> tuple[list[int], list[str]]:

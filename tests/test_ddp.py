@@ -20,7 +20,8 @@ from tinct.train import StepSampler, TrainingError
 DRIVER = """
 import os, sys
 import torch.distributed as dist
-import tinct.train as T
+import tinct.train.loop as T
+import tinct.train.steps as S
 
 rank, marks = os.environ["RANK"], sys.argv[1]
 
@@ -42,12 +43,12 @@ def lab_batch(rgb, device):
     mark(f"batch {rank} {rgb.shape[0]} world {dist.get_world_size() if dist.is_initialized() else 1}")
     return real_lab(rgb, device)
 T.lab_batch = lab_batch
-real_distribute = T.distribute
+real_distribute = S.distribute
 def distribute(module, device):
     wrapped = real_distribute(module, device)
     mark(f"wrapped {rank} {type(wrapped).__name__}")
     return wrapped
-T.distribute = distribute
+S.distribute = distribute
 
 from tinct.cli import app
 app(sys.argv[2:])

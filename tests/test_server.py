@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from tinct import server  # noqa: E402
 from tinct.registry import DEFAULT_MODEL, MODELS  # noqa: E402
 from tinct.server import BodyLimitMiddleware, create_app, model_rows, safe_stem  # noqa: E402
+from tinct.session import ColorizedImage  # noqa: E402
 
 from .conftest import DEMO  # noqa: E402
 
@@ -418,13 +419,13 @@ def test_queue_full_answers_503_at_once(small_app, photo_jpeg):
 
 def test_time_limit_answers_504_and_keeps_the_slot_until_the_work_ends(small_app, photo_jpeg, monkeypatch):
     release = threading.Event()
-    real_read = server.read_image
+    real_read = server.service.read_image
 
     def slow_read(data, max_pixels=None):
         release.wait(10)
         return real_read(data, max_pixels=max_pixels)
 
-    monkeypatch.setattr(server, "read_image", slow_read)
+    monkeypatch.setattr(server.service, "read_image", slow_read)
     with TestClient(small_app) as c:
         wait_ready(c)
         queue = small_app.state.service.queue
@@ -443,7 +444,7 @@ def test_internal_errors_are_json_without_traceback(photo_jpeg, monkeypatch, cap
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(server, "encode_image", broken)
+    monkeypatch.setattr(ColorizedImage, "encode", broken)
     with TestClient(create_app(), raise_server_exceptions=False) as c:
         wait_ready(c)
         with caplog.at_level(logging.ERROR, logger="tinct.server"):

@@ -369,12 +369,12 @@ def test_fits_limits_are_the_servers(fits):
 
 
 def test_fits_without_astropy_is_415(client, sky, monkeypatch):
-    from tinct import medical
+    from tinct.io.medical import fits
 
     def no_astropy(*_args, **_kwargs):
         raise ModuleNotFoundError("No module named 'astropy'")
 
-    monkeypatch.setattr(medical, "read_fits", no_astropy)
+    monkeypatch.setattr(fits, "read_fits", no_astropy)
     data, _ = sky
     assert_error(
         send(client, data, "m31.fits", mode="pseudo"),

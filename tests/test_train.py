@@ -85,7 +85,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(smoke_dir, tmp_path, monk
             l_norm[0, 0, 0, 0] = float("nan")
         return l_norm, ab
 
-    monkeypatch.setattr(train_mod, "lab_batch", poisoned)
+    monkeypatch.setattr(train_mod.loop, "lab_batch", poisoned)
     with pytest.raises(TrainingError, match="non-finite loss.*step 2.*last good checkpoint"):
         train(tiny_config(smoke_dir, tmp_path / "n"), progress=False)
     from safetensors import safe_open

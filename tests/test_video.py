@@ -193,6 +193,7 @@ def test_start_end_colorizes_a_part_and_cuts_the_audio(session, film, tmp_path):
 
 
 def test_an_interrupted_run_resumes_from_finished_chunks(session, film, tmp_path, monkeypatch):
+    import tinct.apps.video as apps_video
     import tinct.video as video
 
     whole = tmp_path / "whole.mp4"
@@ -217,8 +218,8 @@ def test_an_interrupted_run_resumes_from_finished_chunks(session, film, tmp_path
 
     monkeypatch.setattr(video._ChunkWriter, "write", write)
     predicted = []
-    batch = video.predict_lowres_batch
-    monkeypatch.setattr(video, "predict_lowres_batch", lambda s, Ls: predicted.extend(Ls) or batch(s, Ls))
+    batch = apps_video.predict_frames
+    monkeypatch.setattr(apps_video, "predict_frames", lambda s, Ls: predicted.extend(Ls) or batch(s, Ls))
     stats = colorize_video(session, film, dst, progress=False, chunk_frames=16)
     assert (stats["chunks_reused"], stats["frames_computed"], len(predicted)) == (1, N - 16, N - 16)
     assert not work.exists()

@@ -1,100 +1,10 @@
-"""Training data: colour images -> (normalised L, ab) crops.
+"""Deprecated path, kept as an alias: the training data live in :mod:`tinct.train.data`.
 
-Images are decoded lazily (small JPEGs decode in about a millisecond), so a folder of any
-size streams. Unreadable files are skipped and counted, never fatal.
+``import tinct.data`` gives that very module, so old imports and attribute patches keep working.
 """
 
-from __future__ import annotations
+import sys
 
-import random
-from pathlib import Path
+from tinct.train import data as module
 
-import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import Dataset
-
-from tinct.io import IMAGE_EXTENSIONS
-
-
-def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
-    """Image files below ``root`` (sorted, so runs are reproducible).
-
-    ``root`` may also be a list file (``.txt``: one image path a line, relative to the list's own
-    folder unless absolute; blank lines and ``#`` comments skipped), e.g. a split of a folder that
-    holds some images out (``scripts/make_dev_split.py``), or a single image.
-    """
-    root = Path(root)
-    if root.is_file() and root.suffix.lower() == ".txt":
-        lines = (line.strip() for line in root.read_text().splitlines())
-        return sorted(root.parent / line for line in lines if line and not line.startswith("#"))
-    if root.is_file():
-        return [root]
-    it = root.rglob("*") if recursive else root.glob("*")
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-class CropDataset(Dataset):
-    """Random crops (training) or centre crops (validation) of colour images, as uint8 RGB.
-
-    Training crops take a random square of side ``s`` in [max(crop, min_view * short side),
-    short side] (scale augmentation; ``min_view`` near 1 shows the network nearly the whole
-    image, as it sees it at a working size equal to ``crop``), resize it bicubically to ``crop``
-    and flip it horizontally at random.
-    Returns a (3, crop, crop) uint8 tensor; an unreadable image returns ``None`` and is counted
-    in ``self.failed`` (the collate function drops it).
-    """
-
-    def __init__(
-        self, root: str | Path, crop: int = 96, train: bool = True, scale_aug: bool = True, min_view: float = 0.0
-    ):
-        self.paths = list_images(root)
-        if not self.paths:
-            raise FileNotFoundError(f"no images found in {root}")
-        self.crop = crop
-        self.train = train
-        self.scale_aug = scale_aug
-        self.min_view = min_view
-        self.failed: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        path = self.paths[i]
-        try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-                im.load()
-        except Exception:
-            self.failed.add(str(path))
-            return None
-        w, h = im.size
-        c = self.crop
-        short = min(w, h)
-        if short < c:  # upscale small images so a crop fits
-            s = c / short
-            im = im.resize((max(c, round(w * s)), max(c, round(h * s))), Image.BICUBIC)
-            w, h = im.size
-            short = min(w, h)
-        if self.train:
-            side = random.randint(min(short, max(c, round(self.min_view * short))), short) if self.scale_aug else c
-            x0 = random.randint(0, w - side)
-            y0 = random.randint(0, h - side)
-        else:
-            side = short if self.scale_aug else c
-            x0, y0 = (w - side) // 2, (h - side) // 2
-        im = im.crop((x0, y0, x0 + side, y0 + side))
-        if side != c:
-            im = im.resize((c, c), Image.BICUBIC)
-        if self.train and random.random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
-
-
-def collate_skip_none(batch):
-    """Stack a batch, dropping samples that failed to load."""
-    batch = [b for b in batch if b is not None]
-    if not batch:
-        return None
-    return torch.stack(batch)
+sys.modules[__name__] = module

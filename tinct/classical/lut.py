@@ -18,6 +18,8 @@ from tinct.core.filters import check_l
 from tinct.core.pixels import parse_rgb8
 from tinct.core.strips import row_strips
 
+DEFAULT_LUT = "viridis"  #: the pseudo-colour table used when none is named (one of :data:`BUILTIN_LUTS`)
+
 #: text for the metadata of any image coloured by :func:`lut_ab`
 PSEUDO_COLOUR_NOTE = (
     "Pseudo-colour: hues assigned by luminance keying (a gray level -> colour look-up table). "

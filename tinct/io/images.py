@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from tinct.core.pixels import to_uint8
+from tinct.io.errors import ImageError, ImageTooLargeError, NotAnImageError, one_line
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 
@@ -56,18 +57,6 @@ FORMAT_BY_EXTENSION = {
 # Pillow's own bomb check only warns below 2x its limit; ours is explicit, so silence it.
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-
-class ImageError(Exception):
-    """An input that cannot be read, or an output that cannot be written. One-line message."""
-
-
-class ImageTooLargeError(ImageError):
-    """More pixels than the limit (checked from the header, before decoding: bombs)."""
-
-
-class NotAnImageError(ImageError):
-    """Not an image file at all (or a format Pillow cannot read)."""
 
 
 @dataclass
@@ -199,8 +188,7 @@ def read_image(source: str | Path | IO[bytes] | bytes, max_pixels: int | None = 
     except UnidentifiedImageError:
         raise NotAnImageError(f"not an image file (or a format Pillow cannot read): {Path(name).name}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ImageError(f"cannot decode image (truncated or corrupt?): {msg}") from None
+        raise ImageError(f"cannot decode image (truncated or corrupt?): {one_line(e)}") from None
     except Image.DecompressionBombError as e:
         raise ImageError(str(e)) from None
     if pixels.ndim == 3 and pixels.shape[2] == 3 and _is_neutral(pixels):

@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from tinct.classical import lut as luts
 from tinct.classical import scribbles as scribbling
 from tinct.classical import transfer
+from tinct.core.color import luminance
 from tinct.core.hints import parse_hints
+from tinct.core.pipeline import join_ab
 from tinct.core.pixels import to_uint8
 from tinct.io.images import read_image
 
@@ -104,6 +107,12 @@ class Guidance:
             fn = transfer.reinhard_ab if self.method == "reinhard" else transfer.welsh_ab
             return fn(L, self.reference)
         return luts.lut_ab(L, self.lut)
+
+    def colorize(self, pixels: np.ndarray) -> np.ndarray:
+        """Colour ``pixels`` (gray or RGB, uint8/uint16) with this guidance: its ab joined with the image's
+        own L -> uint8 RGB (H, W, 3). No model is involved (active guidance only)."""
+        L = luminance(pixels)
+        return join_ab(torch.from_numpy(L), torch.from_numpy(np.ascontiguousarray(self.ab(L, pixels))))
 
     def note(self) -> str:
         """What the output's metadata adds about this guidance ("" for none; the pseudo-colour warning for a LUT)."""

@@ -27,7 +27,7 @@ from PIL import Image
 from tinct.backends.torch import TorchPredictor
 from tinct.core.color import luminance
 from tinct.core.hints import Hint, HintError
-from tinct.core.pipeline import AbPredictor, full_resolution, join_ab, predict_lowres_batch
+from tinct.core.pipeline import AbPredictor, full_resolution, predict_lowres_batch
 from tinct.io.images import (
     LoadedImage,
     atomic_write_bytes,
@@ -185,11 +185,11 @@ class Session:
         """
         if uncertainty:
             self.check_uncertainty(guidance)
-        L = torch.from_numpy(luminance(image.pixels))
         unc = None
         if guidance is not None and guidance.active:
-            rgb = join_ab(L, torch.from_numpy(np.ascontiguousarray(guidance.ab(L.numpy(), image.pixels))))
+            rgb = guidance.colorize(image.pixels)
         else:
+            L = torch.from_numpy(luminance(image.pixels))
             ((ab, L_guide),) = self.predict_lowres_batch([L], [self.model_hints(guidance)], uncertainty=uncertainty)
             if uncertainty:
                 rgb, maps = full_resolution(L, ab, L_guide, with_maps=True)

@@ -1,0 +1,327 @@
+"""Batch colorization of files and folders: what `tinct colorize` does with many inputs.
+
+Inputs are files, folders (optionally recursive) and glob patterns. Each output goes to
+``{stem}{suffix}.{ext}`` in the output folder (beside the input by default; with a folder input
+and an output folder, the sub-folder layout is mirrored). Existing outputs are skipped unless
+``overwrite``, writes are atomic, and one bad file never stops the batch: an interrupted run,
+started again, finishes the rest.
+
+Overlap (``workers`` > 0): worker threads decode the next images (``prefetch``) and encode and
+write finished ones (:meth:`Job.defer`) while the calling thread runs the model, one image at a
+time, in input order. Pillow's decoders and encoders release the GIL, so the CPU keeps decoding
+and encoding while the model runs (which a Session's lock serialises anyway).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinct.io.images import (
+    FORMAT_BY_EXTENSION,
+    IMAGE_EXTENSIONS,
+    ImageError,
+    extension_for,
+    output_format,
+    read_image,
+)
+from tinct.io.medical.kinds import MEDICAL_EXTENSIONS, medical_kind, medical_stem, medical_suffix
+from tinct.io.uncertainty import SUFFIX as UNCERTAINTY_SUFFIX
+from tinct.io.video import VIDEO_EXTENSIONS
+
+SUFFIX = "_color"
+
+
+@dataclass
+class Job:
+    """One input and where its output goes; :func:`run_batch` hands it to ``process``."""
+
+    src: Path
+    dst: Path
+    medical: bool = False  #: DICOM file/folder, NIfTI or FITS: ``dst`` is an output stem
+    video: bool = False  #: a video file: ``dst`` is ``{stem}_color.mp4``
+    _ahead: Future | None = field(default=None, init=False, repr=False, compare=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _deferred: Future | None = field(default=None, init=False, repr=False, compare=False)
+
+    def prefetched(self) -> Any:
+        """What run_batch's ``prefetch`` returned for this job (computed ahead in a worker thread),
+        or None without one; its exception (a bad file) is raised here, in ``process``."""
+        return None if self._ahead is None else self._ahead.result()
+
+    def defer(self, finish: Callable[[], Any]) -> None:
+        """Run ``finish`` (encoding and writing the output) in a worker thread, or now without
+        workers. The job counts as done once it returns; what it raises counts as the job's failure."""
+        if self._pool is None:
+            finish()
+        else:
+            self._deferred = self._pool.submit(finish)
+
+
+def _medical_kind(p: Path, scan: bool) -> str | None:
+    """Medical kind of ``p`` (:func:`tinct.io.medical.kinds.medical_kind`); while scanning a folder, by name only."""
+    if scan:
+        return "medical" if medical_suffix(p) in MEDICAL_EXTENSIONS else None
+    return medical_kind(p)
+
+
+def is_output_name(p: Path, suffix: str = SUFFIX) -> bool:
+    """True for a file name tinct writes, left out when a folder is scanned for inputs.
+
+    ``{stem}{suffix}.{ext}``, its frames and slices ``{stem}{suffix}_0001.{ext}`` (medical inputs;
+    ``.nii.gz`` counts as one extension) and uncertainty maps ``{stem}_uncertainty[_0001].png``
+    (:mod:`tinct.io.uncertainty`). An empty ``suffix`` matches no colour output.
+    """
+    stem = re.sub(r"_\d{4}$", "", medical_stem(p) if p.is_file() else p.stem)
+    return (bool(suffix) and stem.endswith(suffix)) or stem.endswith(UNCERTAINTY_SUFFIX)
+
+
+@dataclass
+class BatchResult:
+    """Outputs written, inputs skipped (output exists) and inputs failed with a one-line reason.
+
+    Inputs are paths, or URI strings (:mod:`tinct.apps.cluster`)."""
+
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path | str] = field(default_factory=list)
+    failed: list[tuple[Path | str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{len(self.done)} done, {len(self.skipped)} skipped (output exists), {len(self.failed)} failed"
+
+
+def expand_inputs(
+    inputs: Iterable[str | Path], recursive: bool = False, suffix: str = SUFFIX
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """Expand files, folders and globs into (file, base folder) pairs, plus inputs that match nothing.
+
+    Files found by scanning a folder are images by extension, and earlier outputs
+    (``*{suffix}.*``) are left out; a file named explicitly is always taken.
+    """
+    found: list[tuple[Path, Path]] = []
+    missing: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+
+    def add(p: Path, base: Path) -> None:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append((p, base))
+
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir() and _medical_kind(p, scan=False):  # a DICOM series folder is one input
+            add(p, p.parent)
+        elif p.is_dir():
+            it = p.rglob("*") if recursive else p.glob("*")
+            for f in sorted(it):
+                if not f.is_file() or f.name.startswith(".") or is_output_name(f, suffix):
+                    continue
+                if f.suffix.lower() in IMAGE_EXTENSIONS or f.suffix.lower() in VIDEO_EXTENSIONS:
+                    add(f, p)
+                elif _medical_kind(f, scan=True):
+                    add(f, p)
+        elif p.exists():
+            add(p, p.parent)
+        elif any(ch in str(raw) for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(str(raw), recursive=recursive))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                missing.append((p, "no file matches this pattern"))
+            for m in files:
+                add(m, m.parent)
+        else:
+            missing.append((p, "no such file or folder"))
+    return found, missing
+
+
+def plan_output(src: Path, base: Path, out_dir: Path | None, fmt: str, suffix: str = SUFFIX) -> Path:
+    """Where the output of ``src`` goes (see module docstring)."""
+    name = f"{src.stem}{suffix}{extension_for(fmt)}"
+    if out_dir is None:
+        return src.with_name(name)
+    try:
+        rel = src.parent.resolve().relative_to(base.resolve())
+    except ValueError:
+        rel = Path()
+    return out_dir / rel / name
+
+
+def guess_format(src: Path, requested: str | None) -> str:
+    """Output format from the request or the input's extension (no decoding needed)."""
+    return output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "PNG"), requested)
+
+
+def default_workers() -> int:
+    """Decode/encode threads for an overlapped batch: the cores present, at least 2, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(2, min(8, cores))
+
+
+def _failure(e: BaseException) -> str:
+    """The one-line message of a failed job (image errors as they are, others with their type)."""
+    return str(e) if isinstance(e, (ImageError, ValueError)) else f"{type(e).__name__}: {e}"
+
+
+def plan_jobs(
+    inputs: Iterable[str | Path],
+    out_dir: str | Path | None = None,
+    recursive: bool = False,
+    overwrite: bool = False,
+    fmt: str | None = None,
+    suffix: str = SUFFIX,
+) -> tuple[list[Job], BatchResult]:
+    """The jobs to run for ``inputs``, and a BatchResult holding the skipped and failed inputs.
+
+    Failed: inputs that match nothing and outputs that would overwrite their input; skipped:
+    existing outputs (unless ``overwrite``). Outputs are named by :func:`plan_output`.
+    """
+    result = BatchResult()
+    files, missing = expand_inputs(inputs, recursive, suffix)
+    result.failed.extend(missing)
+    out = Path(out_dir) if out_dir is not None else None
+    jobs: list[Job] = []
+    for src, base in files:
+        if src.suffix.lower() in VIDEO_EXTENSIONS:
+            dst = plan_output(src, base, out, "PNG", suffix).with_suffix(".mp4")
+            if dst.exists() and not overwrite:
+                result.skipped.append(src)
+            else:
+                jobs.append(Job(src, dst, video=True))
+            continue
+        if _medical_kind(src, scan=False):
+            stem = plan_output(src, base, out, "PNG", suffix).parent / f"{medical_stem(src)}{suffix}"
+            if not overwrite and any(stem.parent.glob(glob.escape(stem.name) + "*")):
+                result.skipped.append(src)
+            else:
+                jobs.append(Job(src, stem, medical=True))
+            continue
+        f = guess_format(src, fmt)
+        dst = plan_output(src, base, out, f, suffix)
+        if dst.resolve() == src.resolve():
+            result.failed.append((src, "output would overwrite the input"))
+            continue
+        if dst.exists() and not overwrite:
+            result.skipped.append(src)
+            continue
+        jobs.append(Job(src, dst))
+    return jobs, result
+
+
+def run_batch(
+    inputs: Iterable[str | Path],
+    process: Callable[[Job, str], None],
+    out_dir: str | Path | None = None,
+    recursive: bool = False,
+    overwrite: bool = False,
+    fmt: str | None = None,
+    suffix: str = SUFFIX,
+    on_error: Callable[[Path, str, str], None] | None = None,
+    progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
+    prefetch: Callable[[Job], Any] | None = None,
+    workers: int = 0,
+) -> BatchResult:
+    """Colorize every input with ``process(job, fmt)``; never stops at a bad file.
+
+    Images get ``job.dst`` = the output file; medical inputs (``job.medical``) an output stem
+    (``{out}/{stem}_color``): they are skipped when any output with that stem exists.
+
+    ``on_error(path, one_line_message, traceback_text)`` is called for each failure.
+
+    ``prefetch`` and ``workers``: see :func:`run_jobs`, which runs the planned jobs.
+    """
+    jobs, result = plan_jobs(inputs, out_dir, recursive, overwrite, fmt, suffix)
+    for p, why in result.failed:
+        if on_error:
+            on_error(p, why, "")
+    return run_jobs(jobs, process, result, fmt, on_error, progress, prefetch, workers)
+
+
+def run_jobs(
+    jobs: list[Job],
+    process: Callable[[Job, str], None],
+    result: BatchResult | None = None,
+    fmt: str | None = None,
+    on_error: Callable[[Path, str, str], None] | None = None,
+    progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
+    prefetch: Callable[[Job], Any] | None = None,
+    workers: int = 0,
+) -> BatchResult:
+    """Run ``process(job, output format)`` on planned ``jobs``, recording into ``result`` (returned).
+
+    With ``workers`` > 0, ``workers`` threads run ``prefetch(job)`` (decoding) up to ``workers``
+    jobs ahead, for ``process`` to pick up with :meth:`Job.prefetched`, and the ``finish``
+    functions ``process`` hands to :meth:`Job.defer` (encoding, writing), at most ``workers``
+    of them pending. ``process`` itself always runs in the calling thread, one job at a time, in
+    input order, and results (``done``, ``failed``, ``on_error`` calls) are recorded in input
+    order too. If ``process`` raises something that is not an Exception (KeyboardInterrupt), the
+    deferred writes of the jobs before it are completed, the rest is not started, and it propagates.
+    """
+    result = BatchResult() if result is None else result
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="tinct-io") if workers > 0 else None
+    # outcomes in input order: (job, future of its deferred finish or None, exception or None)
+    pending: deque[tuple[Job, Future | None, BaseException | None]] = deque()
+
+    def record(block: bool) -> None:
+        """Record finished outcomes from the left; with ``block``, wait for the leftmost first."""
+        while pending and (block or pending[0][1] is None or pending[0][1].done()):
+            job, fut, exc = pending.popleft()
+            block = False
+            if fut is not None:
+                exc = fut.exception()
+            if exc is None:
+                result.done.append(job.dst)
+                continue
+            msg = _failure(exc)
+            result.failed.append((job.src, msg))
+            if on_error:
+                on_error(job.src, msg, "".join(traceback.format_exception(exc)))
+
+    def start_prefetch(i: int) -> None:
+        if pool is not None and prefetch is not None and i < len(jobs) and jobs[i]._ahead is None:
+            jobs[i]._ahead = pool.submit(prefetch, jobs[i])
+
+    for i in range(workers):
+        start_prefetch(i)
+    try:
+        for i, job in enumerate(progress(jobs)):
+            start_prefetch(i + workers)
+            job._pool = pool
+            try:
+                process(job, "PNG" if (job.medical or job.video) else guess_format(job.src, fmt))
+                pending.append((job, job._deferred, None))
+            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
+                pending.append((job, None, e))
+            job._ahead = None  # free the decoded image
+            record(block=sum(f is not None for _, f, _ in pending) > workers)
+        while pending:
+            record(block=True)
+    finally:
+        if pool is not None:  # interrupted: no new decodes, but the writes handed over finish
+            for job in jobs:
+                if job._ahead is not None:
+                    job._ahead.cancel()
+            pool.shutdown(wait=True)
+    return result
+
+
+__all__ = [
+    "BatchResult",
+    "Job",
+    "SUFFIX",
+    "expand_inputs",
+    "is_output_name",
+    "plan_jobs",
+    "plan_output",
+    "run_batch",
+    "run_jobs",
+    "read_image",
+]

@@ -1,0 +1,211 @@
+"""``tinct colorize``: images, videos, DICOM, NIfTI and FITS, file by file through :mod:`tinct.apps.batch`."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from tinct.cli.app import err, fail, load_session
+from tinct.cli.options import FileOptions, GuidanceOptions, MedicalOptions, VideoOptions, grouped
+
+
+@dataclass
+class Colorizing:
+    """What ``tinct colorize`` does with each planned job (an image, a video or a medical input)."""
+
+    session: Any
+    guidance: Any
+    lut: str | None  #: the look-up table as given (pseudo mode: the default one)
+    files: FileOptions
+    medical: MedicalOptions
+    video: VideoOptions
+    reference: Path | None
+    uncertainty: bool
+    quiet: bool
+    medical_model: Any = None  #: loads the medical default model, when one is needed (None: use ``session``)
+    _medical_session: Any = field(default=None, init=False)
+
+    def medical_session(self) -> Any:
+        """The session medical inputs use: the medical default model, loaded when the first one comes."""
+        if self.medical_model is None:
+            return self.session
+        if self._medical_session is None:
+            self._medical_session = self.medical_model()
+        return self._medical_session
+
+    def prefetch(self, job) -> Any:
+        """Decoded ahead in a worker thread (images only)."""
+        from tinct.io.images import read_image
+
+        return None if job.medical or job.video else read_image(job.src, max_pixels=self.files.max_pixels)
+
+    def process(self, job, fmt: str) -> None:
+        """Colorize one job; what it raises is that job's one-line failure."""
+        if self.guidance.hints and (job.video or job.medical):
+            raise ValueError("--hints apply to still images only, not to videos, DICOM, NIfTI or FITS")
+        if self.uncertainty and job.video:
+            raise ValueError("--uncertainty applies to images, DICOM, NIfTI and FITS, not to videos")
+        if job.video:
+            self._video(job)
+        elif job.medical:
+            self._medical(job)
+        else:
+            self.session.colorize_file(
+                job.src,
+                job.dst,
+                fmt=fmt,
+                quality=self.files.quality,
+                max_pixels=self.files.max_pixels,
+                guidance=self.guidance,
+                image=job.prefetched(),
+                defer=job.defer,
+                uncertainty=self.uncertainty,
+            )
+
+    def _video(self, job) -> None:
+        try:
+            from tinct.apps.video import colorize_video
+        except ImportError as e:
+            raise ValueError(f"video needs the 'video' extra: pip install 'tinct[video]' ({e})") from None
+        v = self.video
+        colorize_video(
+            self.session,
+            job.src,
+            job.dst,
+            start=v.start,
+            end=v.end,
+            crf=v.crf,
+            stabilize=v.stabilize,
+            progress=not self.quiet,
+            reference=self.reference,
+        )
+
+    def _medical(self, job) -> None:
+        from tinct.apps.medical import colorize_medical_file
+
+        m = self.medical
+        written = colorize_medical_file(
+            self.medical_session() if m.mode == "realistic" else None,
+            job.src,
+            job.dst.parent,
+            window=m.window,
+            axis=m.axis,
+            mode=m.mode,
+            lut=self.lut,
+            anonymize=m.anonymize,
+            stretch=m.stretch,
+            max_pixels=self.files.max_pixels,
+            uncertainty=self.uncertainty,
+        )
+        job.dst = next((p for p in written if "_color" in p.name), job.dst)  # reported: a real output
+        if m.anonymize_map is not None:
+            import csv
+
+            with open(m.anonymize_map, "a", newline="") as fh:
+                csv.writer(fh).writerows((str(job.src), str(p)) for p in written)
+
+
+@grouped
+def colorize(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", help="Output folder (default: beside each input).")
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "-m",
+            "--model",
+            help="Model name (see `tinct models`). Default: lite; for DICOM, NIfTI and FITS in realistic mode "
+            "unet-medical (trained on colour medical images), or lite with --uncertainty (it needs a colour "
+            "distribution).",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    files: FileOptions = FileOptions(),
+    temperature: Annotated[
+        Optional[float], typer.Option(help="Annealed-mean temperature (classification models).")
+    ] = None,
+    guide: GuidanceOptions = GuidanceOptions(),
+    medical: MedicalOptions = MedicalOptions(),
+    uncertainty: Annotated[
+        bool,
+        typer.Option(
+            help="Also write {stem}_uncertainty.png (per frame/slice for medical inputs): a 16-bit gray map of "
+            "the normalised entropy of the model's colour distribution, 0 certain, 65535 uniform. "
+            "Classification models only (e.g. lite); not with --scribbles/--reference/--lut/--mode pseudo."
+        ),
+    ] = False,
+    video: VideoOptions = VideoOptions(),
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+    backend: Annotated[
+        str, typer.Option(help="Inference backend: onnx (onnxruntime, CPU), torch, or auto (onnx when installed).")
+    ] = "auto",
+) -> None:
+    """Colorize images (and videos, DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
+    from tinct.apps.batch import default_workers, run_batch
+    from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
+
+    if not files.suffix and output is None:
+        fail("an empty --suffix needs an --output folder (inputs are never overwritten)")
+    session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend)
+    guidance, lut = _guidance(session, guide, medical, uncertainty)
+
+    def medical_model() -> Any:
+        return load_session(DEFAULT_MEDICAL_MODEL, device, files.size, None, debug, backend)
+
+    explicit = model is not None or uncertainty  # else medical inputs get the medical default model
+    run = Colorizing(
+        session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
+        None if explicit else medical_model,
+    )  # fmt: skip
+
+    def on_error(path: Path, msg: str, tb: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb}" if debug and tb else ""), file=sys.stderr)
+
+    def progress(jobs):
+        if quiet or len(jobs) <= 1:
+            return jobs
+        from tqdm import tqdm
+
+        return tqdm(jobs, unit="img", dynamic_ncols=True, file=sys.stderr)
+
+    f = files
+    result = run_batch(
+        inputs, run.process, output, f.recursive, f.overwrite, f.fmt, f.suffix, on_error, progress, run.prefetch,
+        default_workers(),
+    )  # fmt: skip
+    if len(result.done) == 1 and not result.failed and not result.skipped:
+        typer.echo(str(result.done[0]))
+    err(result.summary())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _guidance(session: Any, guide: GuidanceOptions, medical: MedicalOptions, uncertainty: bool) -> tuple[Any, Any]:
+    """The run's guidance and look-up table, checked against the model before any file is read (exit 2
+    with one line)."""
+    from tinct.classical.lut import DEFAULT_LUT
+    from tinct.io.errors import ImageError
+    from tinct.session import Guidance
+
+    try:
+        if medical.mode not in ("realistic", "pseudo"):
+            raise ValueError(f"--mode must be realistic or pseudo, not {medical.mode!r}")
+        lut = guide.lut or (DEFAULT_LUT if medical.mode == "pseudo" else None)  # pseudo-colour: luminance keying
+        guidance = Guidance(guide.scribbles, guide.reference, guide.method, lut, guide.hints)
+        session.model_hints(guidance)  # hints for a model without hints: refused before any file
+        if uncertainty:
+            session.check_uncertainty(guidance)  # a regression model, or guidance: refused before any file
+        if medical.anonymize_map is not None and not medical.anonymize:
+            raise ValueError("--anonymize-map needs --anonymize")
+    except (ValueError, ImageError) as e:
+        fail(str(e))
+    return guidance, lut

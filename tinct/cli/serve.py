@@ -1,0 +1,38 @@
+"""``tinct serve``: the web page and the REST API (:mod:`tinct.server`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tinct.cli.app import fail
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    model: Annotated[str, typer.Option("-m", "--model", help="Default model.")] = "lite",
+    device: Annotated[str, typer.Option()] = "auto",
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model once).")] = 1,
+    queue_size: Annotated[int, typer.Option(min=1, help="Requests queued or running before 503.")] = 8,
+    timeout: Annotated[float, typer.Option(help="Per-request time limit, seconds.")] = 60.0,
+    max_body_mb: Annotated[float, typer.Option(help="Largest upload, MB.")] = 25.0,
+    max_pixels: Annotated[int, typer.Option(help="Largest image, pixels (bomb guard).")] = 40_000_000,
+) -> None:
+    """Serve the web page and the REST API (FastAPI + uvicorn)."""
+    try:
+        from tinct.server import run_server
+    except ImportError as e:
+        fail(f"the server needs the 'serve' extra: pip install 'tinct[serve]' ({e})")
+    run_server(
+        host,
+        port,
+        model=model,
+        device=device,
+        workers=workers,
+        queue_size=queue_size,
+        timeout_s=timeout,
+        max_body_bytes=int(max_body_mb * 2**20),
+        max_pixels=max_pixels,
+    )

@@ -1,0 +1,126 @@
+"""``tinct eval`` on images: :func:`run_eval` walks DATA_DIR (recursively, sorted, one image in memory at a
+time), scores every model beside the gray baseline (:mod:`tinct.evaluate.scoring`) and writes the
+report (:mod:`tinct.evaluate.report`).
+
+Outputs in REPORT_DIR:
+
+* ``metrics.csv``: one row per image and model (gray included), columns :data:`~tinct.evaluate.scoring.CSV_FIELDS`.
+* ``summary.json``: per model, the mean and 95% bootstrap CI of every statistic in
+  :data:`~tinct.evaluate.scoring.STATISTICS`, n images, AIT with resolution / batch size / device,
+  dataset, command line, and the images that were skipped (unreadable; each also one line on stderr).
+* ``report.html``: self-contained (images are data URIs, the plot is inline SVG): summary table,
+  per-image PSNR gain per model, and input / models / truth for the best, median and worst image
+  (ranked by the first model's PSNR gain).
+* ``summary.png``: mean PSNR gain per model with 95% CI whiskers (for the README).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinct.evaluate.report import write_outputs
+from tinct.evaluate.scoring import (
+    CSV_FIELDS,
+    ColorizerSession,
+    Columns,
+    EvalError,
+    build_summary,
+    csv_row,
+    iter_image_files,
+    load_sessions,
+    load_truth,
+    resolve_models,
+    score_image,
+    true_hints,
+)
+from tinct.io.errors import ImageError
+
+
+def run_eval(
+    data_dir: str | Path,
+    models: str | Sequence[str],
+    out_dir: str | Path,
+    limit: int | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    command: str | None = None,
+    hints: int = 0,
+) -> dict[str, Any]:
+    """Evaluate ``models`` (names, "a,b" or "all") on the colour images under ``data_dir``.
+
+    Writes metrics.csv, summary.json, report.html and summary.png into ``out_dir`` (created) and
+    returns the summary dict (what summary.json holds). ``limit`` stops after that many scored
+    images; ``size`` overrides every model's working size; ``command`` is recorded (default: sys.argv).
+    ``hints``: give every model, on every image, this many true colour points (:func:`true_hints`;
+    every model must take hints); recorded in the summary. Comparing a run with ``hints=0`` and
+    one with ``hints=10`` (``tinct eval --compare``) measures what the hints add.
+    Unreadable images are skipped (listed in the summary, one line each on stderr). Raises
+    :class:`EvalError` when the folder is missing or no image could be scored.
+    """
+    from tqdm import tqdm
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if not data_dir.is_dir():
+        raise EvalError(f"not a folder: {data_dir}")
+    if hints < 0:
+        raise EvalError(f"--hints must be 0 or more, got {hints}")
+    names = resolve_models(models)
+    files = iter_image_files(data_dir, exclude=out_dir)
+    sessions = load_sessions(names, size, device)
+    refusing = [name for name, session in sessions.items() if not getattr(session, "takes_hints", False)]
+    if hints and refusing:
+        raise EvalError(f"--hints {hints}: model {refusing[0]!r} does not take colour hints")
+    _warm_up(sessions)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cols, skipped = Columns(), []
+    total = len(files) if limit is None else min(limit, len(files))
+    with (
+        (out_dir / "metrics.csv").open("w", newline="") as fh,
+        tqdm(total=total, disable=not progress, unit="img", desc="eval", file=sys.stderr) as bar,
+    ):
+        writer = csv.writer(fh)
+        writer.writerow(CSV_FIELDS)
+        for image, truth in _iter_truths(files, data_dir, skipped, bar):
+            rows = score_image(truth, sessions, true_hints(image, truth, hints))
+            cols.add(image, (truth.shape[1], truth.shape[0]), rows)
+            writer.writerows(csv_row(image, truth.shape, m, r) for m, r in rows.items())
+            bar.update()
+            if limit is not None and len(cols.images) >= limit:
+                break
+    if not cols.images:
+        raise EvalError(f"no image could be evaluated in {data_dir} ({len(skipped)} skipped)")
+    devices = sorted({str(getattr(session, "device", device)) for session in sessions.values()}) or [device]
+    summary = build_summary(cols, sessions, data_dir, skipped, ", ".join(devices), command, hints)
+    write_outputs(summary, cols, sessions, data_dir, out_dir)
+    return summary
+
+
+def _warm_up(sessions: dict[str, ColorizerSession]) -> None:
+    """One untimed call per model, so AIT measures steady state (lazy initialisation left out)."""
+    probe = np.full((64, 64), 128, np.uint8)
+    for session in sessions.values():
+        session.colorize(probe)
+
+
+def _iter_truths(
+    files: list[Path], data_dir: Path, skipped: list[dict[str, str]], bar: Any
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(name relative to data_dir, RGB truth) per readable file; others are appended to ``skipped``,
+    reported as one line on stderr and counted on the progress ``bar`` (a tqdm)."""
+    for path in files:
+        name = path.relative_to(data_dir).as_posix()
+        try:
+            truth = load_truth(path)
+        except ImageError as e:
+            skipped.append({"image": name, "error": str(e)})
+            bar.write(f"tinct eval: skipped {name}: {e}", file=sys.stderr)
+            bar.update()
+            continue
+        yield name, truth

@@ -1,0 +1,255 @@
+"""The colorize endpoint and its form: fields validated before any work is admitted (one-line 4xx
+errors), then handed to the :class:`~tinct.server.service.Service`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import Response
+
+from tinct.apps.medical import MODES
+from tinct.classical.lut import BUILTIN_LUTS, DEFAULT_LUT
+from tinct.core.hints import Hint, HintError, parse_hints_json
+from tinct.io.medical.fits import STRETCHES
+from tinct.io.medical.kinds import FITS_EXTENSIONS, NIFTI_EXTENSIONS, upload_kind
+from tinct.io.medical.windowing import parse_window
+from tinct.registry import UnknownModelError, get_spec
+from tinct.server.service import (
+    EXTENSIONS,
+    MEDIA_TYPES,
+    MEDICAL_ANSWERS,
+    MEDICAL_CONTENT_TYPES,
+    MEDICAL_OUTPUTS,
+    MIN_WORKING_SIZE,
+    OUTPUT_FORMATS,
+    Answer,
+    GuidanceForm,
+    MedicalForm,
+    Service,
+)
+from tinct.session import METHODS
+
+#: upload part content types accepted besides image/* (what curl and some clients send)
+GENERIC_CONTENT_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+
+
+def safe_stem(filename: str | None) -> str:
+    """A download name stem from an uploaded name: last path component, ASCII [A-Za-z0-9._-], <= 80.
+
+    The uploaded name is only ever used for this (a header), never as a path.
+    """
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80]
+    return stem or "image"
+
+
+def require_multipart(request: Request) -> None:
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != "multipart/form-data":
+        raise HTTPException(
+            415, f"expected multipart/form-data with the image in the field 'file', got {ctype or 'no content type'!r}"
+        )
+
+
+async def colorize_upload(
+    request: Request,
+    file: Annotated[
+        UploadFile | None,
+        File(description="The image (JPEG, PNG, TIFF, WebP, BMP, GIF), or a DICOM, NIfTI or FITS file."),
+    ] = None,
+    model: Annotated[str | None, Form(description="Registry model name (default: the server's).")] = None,
+    fmt: Annotated[
+        str | None, Form(alias="format", description="jpg, png or webp (default: the input's, else png).")
+    ] = None,
+    size: Annotated[
+        int | None, Form(description="Working size: the short side the model sees (default: the model's).")
+    ] = None,
+    hints: Annotated[
+        str | None,
+        Form(
+            description='Colour points for a hint model, JSON: [{"x": 120, "y": 48, "color": "#3366cc"}, ...] '
+            'or [[x, y, "#rrggbb"], ...]; x, y in pixels of the input image.'
+        ),
+    ] = None,
+    reference: Annotated[
+        UploadFile | None, File(description="A colour image whose colours are transferred (replaces the model).")
+    ] = None,
+    method: Annotated[
+        str | None, Form(description="How the reference's colours are transferred: reinhard (default) or welsh.")
+    ] = None,
+    window: Annotated[
+        str | None,
+        Form(description="DICOM/NIfTI/FITS: the window, auto (default), full or CENTER,WIDTH (e.g. 40,400)."),
+    ] = None,
+    axis: Annotated[int | None, Form(description="NIfTI: the slicing axis, 0, 1 or 2 (default 2).")] = None,
+    frame: Annotated[
+        int | None,
+        Form(
+            description="DICOM/NIfTI/FITS: the frame, slice or plane answered as PNG, from 0 (default: the middle one)."
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        Form(description="DICOM/NIfTI/FITS: realistic (the model; default) or pseudo (a look-up table's colour)."),
+    ] = None,
+    lut: Annotated[
+        str | None, Form(description="DICOM/NIfTI/FITS, pseudo mode: a built-in look-up table (default viridis).")
+    ] = None,
+    stretch: Annotated[
+        str | None,
+        Form(description="FITS: the stretch after the window, linear (default), asinh or log (astropy's)."),
+    ] = None,
+    anonymize: Annotated[
+        bool | None,
+        Form(
+            description="DICOM/NIfTI/FITS: de-identify a DICOM answer (basic profile) or a NIfTI answer's free "
+            "text, and give any answer a neutral download name (a FITS answer is a PNG without the FITS header)."
+        ),
+    ] = None,
+) -> Response:
+    """POST /api/v1/colorize and /colorize: validate the form, colorize, answer the image."""
+    service: Service = request.app.state.service
+    if file is None:
+        raise HTTPException(400, "no file: send the image in the multipart form field 'file'")
+    part_type = (file.content_type or "").split(";", 1)[0].strip().lower()
+    if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES | MEDICAL_CONTENT_TYPES):
+        raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM, NIfTI or FITS file")
+    name = model or service.model
+    fmt = (fmt or "").lower().lstrip(".") or None
+    try:
+        get_spec(name)
+    except UnknownModelError as e:
+        raise HTTPException(422, str(e)) from None
+    if fmt is not None and fmt not in OUTPUT_FORMATS and fmt not in MEDICAL_OUTPUTS:
+        raise HTTPException(
+            422,
+            f"unsupported output format {fmt!r}; use one of jpg, png, webp "
+            "(images; DICOM/NIfTI: png, dcm, nii; FITS: png)",
+        )
+    max_size = service.limits.max_working_size
+    if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
+        raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
+    form = await guidance_form(name, hints, reference, method)
+    data = await file.read()
+    if not data:
+        raise HTTPException(400, "empty file (0 bytes)")
+    kind = upload_kind(data, file.filename)
+    fields = {"window": window, "axis": axis, "frame": frame, "mode": mode, "lut": lut, "anonymize": anonymize}
+    if kind is not None:
+        medical = medical_form(kind, fmt, form, file.filename, **fields, stretch=stretch)
+        return medical_response(await service.colorize_medical(data, kind, name, size, medical))
+    if stretch is not None:
+        raise HTTPException(422, "stretch: for FITS uploads only, not ordinary images")
+    given = [k for k, v in fields.items() if v is not None]
+    if given:
+        raise HTTPException(422, f"{', '.join(given)}: for DICOM, NIfTI and FITS uploads only, not ordinary images")
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        raise HTTPException(422, f"format {fmt} is for DICOM and NIfTI uploads; use jpg, png or webp for images")
+    out = await service.colorize(data, name, size, fmt, form)
+    filename = f"{safe_stem(file.filename)}_color{EXTENSIONS[out.fmt]}"
+    return Response(
+        out.data,
+        media_type=MEDIA_TYPES[out.fmt],
+        headers={
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Tinct-Model": out.model,
+            "Server-Timing": f"colorize;dur={out.seconds * 1000:.1f}",
+        },
+    )
+
+
+def medical_form(
+    kind: str,
+    fmt: str | None,
+    guidance: GuidanceForm | None,
+    filename: str | None,
+    window: str | None = None,
+    axis: int | None = None,
+    frame: int | None = None,
+    mode: str | None = None,
+    lut: str | None = None,
+    anonymize: bool | None = None,
+    stretch: str | None = None,
+) -> MedicalForm:
+    """The fields of a DICOM, NIfTI or FITS (``kind``) upload, validated (HTTPException 422 with one line)."""
+    if guidance is not None:
+        raise HTTPException(422, "hints and reference images are for ordinary images, not DICOM, NIfTI or FITS uploads")
+    output = MEDICAL_OUTPUTS.get(fmt or "png")
+    if output is None:
+        answers = "png (lossless)" if kind == "fits" else "png, dcm or nii (lossless)"
+        raise HTTPException(422, f"a {kind.upper()} upload is answered as {answers}, not {fmt}")
+    if output != "PNG" and output.lower() != kind:
+        msg = f"format {fmt} is for {'DICOM' if output == 'DICOM' else 'NIfTI'} uploads only"
+        raise HTTPException(422, msg + ("; a FITS upload is answered as png" if kind == "fits" else ""))
+    if frame is not None and (output != "PNG" or frame < 0):
+        raise HTTPException(422, "frame is a frame, slice or plane number (from 0) and applies to PNG answers only")
+    if axis is not None and (kind != "nifti" or axis not in (0, 1, 2)):
+        raise HTTPException(422, "axis is 0, 1 or 2 and applies to NIfTI uploads only")
+    stretch = (stretch or "linear").lower() if kind == "fits" else stretch
+    if stretch is not None and (kind != "fits" or stretch not in STRETCHES):
+        raise HTTPException(422, f"stretch is one of {', '.join(STRETCHES)} and applies to FITS uploads only")
+    mode = (mode or "realistic").lower()
+    if mode not in MODES:
+        raise HTTPException(422, f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if lut is not None and (mode != "pseudo" or lut.lower() not in BUILTIN_LUTS):
+        raise HTTPException(422, f"lut is for pseudo mode and one of {', '.join(BUILTIN_LUTS)}")
+    try:
+        spec = parse_window(window or "auto")
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    gzipped = tuple(ext for ext in (*NIFTI_EXTENSIONS, *FITS_EXTENSIONS) if ext.endswith(".gz"))
+    name = name[:-3] if name.lower().endswith(gzipped) else name  # brain.nii.gz -> brain, not brain.nii
+    lut = (lut or DEFAULT_LUT).lower()
+    axis = 2 if axis is None else axis
+    stem = safe_stem(name)
+    return MedicalForm(output, spec, axis, frame, mode, lut, bool(anonymize), stem, stretch or "linear")
+
+
+def medical_response(out: Answer) -> Response:
+    """The answer to a DICOM, NIfTI or FITS upload (see :class:`MedicalForm`)."""
+    return Response(
+        out.data,
+        media_type=MEDICAL_ANSWERS[out.fmt][0],
+        headers={
+            "Content-Disposition": f'inline; filename="{out.filename}"',
+            "Cache-Control": "no-store",
+            "X-Tinct-Model": out.model,
+            "Server-Timing": f"colorize;dur={out.seconds * 1000:.1f}",
+            **out.headers,
+        },
+    )
+
+
+async def guidance_form(
+    name: str, hints: str | None, reference: UploadFile | None, method: str | None
+) -> GuidanceForm | None:
+    """The guidance fields of a colorize request, validated (HTTPException 422 / 415 / 400); None if none."""
+    points: list[Hint] = []
+    if hints and hints.strip():
+        try:
+            points = parse_hints_json(hints, "hints")
+        except HintError as e:
+            raise HTTPException(422, str(e)) from None
+        if points and not get_spec(name).takes_hints:
+            raise HTTPException(422, f"model {name!r} does not take colour hints; choose a hint model")
+    if reference is None:
+        if method:
+            raise HTTPException(422, "method applies to a reference image: send one in the field 'reference'")
+        return GuidanceForm(tuple(points)) if points else None
+    if points:
+        raise HTTPException(422, "give colour hints or a reference image, not both")
+    method = (method or "reinhard").lower()
+    if method not in METHODS:
+        raise HTTPException(422, f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    part_type = (reference.content_type or "").split(";", 1)[0].strip().lower()
+    if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES):
+        raise HTTPException(415, f"unsupported reference content type {part_type!r}: upload an image file")
+    data = await reference.read()
+    if not data:
+        raise HTTPException(400, "empty reference file (0 bytes)")
+    return GuidanceForm(reference=data, method=method)

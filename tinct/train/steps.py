@@ -1,0 +1,189 @@
+"""One optimiser step: the loss of a model kind (:class:`Objective`), the supervised step and the GAN variant,
+and the learning-rate schedule they share."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+from tinct.core.color import AB_SCALE
+from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
+from tinct.train.config import TrainConfig, TrainingError
+from tinct.train.data import CropDataset
+from tinct.train.distributed import distribute
+from tinct.train.losses import PerceptualLoss, build_feature_net, discriminator_loss, generator_adversarial_loss
+from tinct.train.precision import Precision
+
+
+class Objective:
+    """The loss of a model kind, with what it needs (the bin prior for classification)."""
+
+    def __init__(self, model, cfg: TrainConfig, dataset: CropDataset, device: torch.device, prior=None):
+        self.kind = model.kind
+        gan = getattr(model, "gan", None)
+        self.loss = gan.pixel_loss if (gan is not None and cfg.loss == "auto") else cfg.loss
+        self.perceptual, self.perceptual_weight = None, cfg.perceptual_weight
+        if cfg.perceptual_weight > 0:
+            if not cfg.feature_net:
+                raise TrainingError("perceptual_weight > 0 needs feature_net (a trained FeatureNet's safetensors)")
+            from safetensors.torch import load_file
+
+            net = build_feature_net(state_dict={k: v.float() for k, v in load_file(cfg.feature_net).items()})
+            self.perceptual = PerceptualLoss(net).to(device)
+        if self.kind == "classification":
+            self.q: ABQuantizer = model.quantizer
+            if prior is None:
+                prior = self._estimate_prior(dataset, cfg)
+            self.prior = prior.to(device)
+            w = ABQuantizer.rebalance_weights(self.prior, cfg.rebalance_lambda)
+            self.bin_weight = w**cfg.rebalance_power
+
+    def _estimate_prior(self, dataset: CropDataset, cfg: TrainConfig) -> torch.Tensor:
+        rng = random.Random(cfg.seed)
+        idx = rng.sample(range(len(dataset)), min(cfg.prior_images, len(dataset)))
+        ims = []
+        for i in idx:
+            t = dataset[i]
+            if t is not None:
+                ims.append(t.permute(1, 2, 0).numpy())
+        return prior_from_images(ims, self.q)
+
+    def __call__(self, out: torch.Tensor, ab: torch.Tensor, l_norm: torch.Tensor | None = None) -> torch.Tensor:
+        if self.kind == "classification":
+            ab_small = F.adaptive_avg_pool2d(ab, out.shape[-2:])
+            target = self.q.encode_soft(ab_small)
+            weight = self.bin_weight[self.q.nearest(ab_small)]
+            return soft_ce(out, target, weight)
+        return self.pixel(out, ab, l_norm)
+
+    def pixel(self, out: torch.Tensor, ab: torch.Tensor, l_norm: torch.Tensor | None = None) -> torch.Tensor:
+        """Regression loss of ab / 110 at the output's resolution (+ perceptual term if set)."""
+        ab_t = F.adaptive_avg_pool2d(ab, out.shape[-2:]) / AB_SCALE
+        out = out.float()
+        if self.loss == "mse":
+            loss = F.mse_loss(out, ab_t)
+        elif self.loss == "l1":
+            loss = F.l1_loss(out, ab_t)
+        else:
+            loss = F.smooth_l1_loss(out, ab_t, beta=0.05)
+        if self.perceptual is not None and l_norm is not None:
+            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], out.shape[-2:])
+            loss = loss + self.perceptual_weight * self.perceptual(l_small, out, ab_t)
+        return loss
+
+
+def lr_lambda(cfg: TrainConfig, total: int, start: int = 0, scale_before: float = 1.0):
+    """Linear warm-up then cosine decay to 5% over steps [start, total); ``scale_before`` applies
+    before ``start`` (the generator's pre-training phase of adversarial models)."""
+
+    def f(step: int) -> float:
+        if step < start:
+            return scale_before
+        s = step - start
+        if s < cfg.warmup:
+            return (s + 1) / cfg.warmup
+        t = (s - cfg.warmup) / max(1, total - start - cfg.warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def _check_finite(losses: dict[str, torch.Tensor], step: int) -> None:
+    for name, value in losses.items():
+        if not torch.isfinite(value):
+            raise TrainingError(f"non-finite {name} ({value.item()}) at step {step}; stopped.")
+
+
+class SupervisedStep:
+    """One optimiser step of a regression or classification model (AdamW, warm-up + cosine)."""
+
+    def __init__(
+        self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, precision: Precision
+    ):
+        self.model, self.objective, self.precision = distribute(model, device), objective, precision
+        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
+        self.optimizers = {"opt": self.opt}
+        self.schedulers = {"sched": self.sched}
+        self.modules: dict[str, torch.nn.Module] = {}
+
+    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One step on the model's input ``l_norm`` (normalised L, plus a hint model's hint channels)."""
+        with self.precision.autocast():
+            loss = self.objective(self.model(l_norm), ab, l_norm)
+        _check_finite({"loss": loss}, step)
+        self.precision.step(loss, self.opt, self.model.parameters(), clip=5.0)
+        self.precision.update()
+        self.sched.step()
+        return {"loss": loss}
+
+
+class AdversarialStep:
+    """The GAN variant (seeds 000, 001, 002): a discriminator step, then a generator step.
+
+    Hyper-parameters come from the model's ``gan`` (:class:`tinct.losses.GanHParams`). For the
+    first ``pretrain`` steps the generator is trained alone with the pixel loss (seed 002).
+    D sees (L, ab / 110) stacked; G minimises ``adv_weight * adv + pixel_weight * pixel``.
+    """
+
+    def __init__(
+        self,
+        model,
+        objective: Objective,
+        cfg: TrainConfig,
+        total: int,
+        device: torch.device,
+        n_images: int,
+        precision: Precision,
+    ):
+        self.model, self.objective, self.precision = distribute(model, device), objective, precision
+        hp = model.gan if cfg.gan_mode is None else replace(model.gan, gan_mode=cfg.gan_mode)
+        self.hp = hp
+        disc = precision.prepare(model.build_discriminator().to(device))
+        self.disc = distribute(disc, device)
+        default_pre = int(hp.pretrain_epochs * n_images / cfg.batch)
+        self.pretrain = min(total, cfg.pretrain_steps if cfg.pretrain_steps is not None else default_pre)
+        self.opt_g = torch.optim.Adam(model.parameters(), lr=hp.lr_g, betas=hp.betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=hp.lr_d, betas=hp.betas)
+        pre_scale = hp.pretrain_lr / hp.lr_g
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lr_lambda(cfg, total, self.pretrain, pre_scale))
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg, total, self.pretrain))
+        self.optimizers = {"opt": self.opt_g, "opt_d": self.opt_d}
+        self.schedulers = {"sched": self.sched_g, "sched_d": self.sched_d}
+        self.modules = {"disc": disc}  # checkpointed unwrapped
+
+    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        amp = self.precision
+        with amp.autocast():
+            fake = self.model(l_norm)
+            pixel = self.objective.pixel(fake, ab, l_norm)
+        if step < self.pretrain:
+            losses = {"loss": pixel}
+            _check_finite(losses, step)
+            amp.step(pixel, self.opt_g)
+            amp.update()
+            self.opt_d.step()  # no gradients: a no-op that keeps D's schedule in step with G's
+            self.sched_g.step()
+            self.sched_d.step()
+            return losses
+        mode = self.hp.gan_mode
+        with amp.autocast():
+            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], fake.shape[-2:])
+            real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, fake.shape[-2:]) / AB_SCALE], 1)
+            loss_d = discriminator_loss(self.disc(real), self.disc(torch.cat([l_small, fake.detach()], 1)), mode)
+        _check_finite({"loss_d": loss_d}, step)
+        amp.step(loss_d, self.opt_d)
+        with amp.autocast():
+            adv = generator_adversarial_loss(self.disc(torch.cat([l_small, fake], 1)), mode)
+            loss_g = self.hp.adv_weight * adv + self.hp.pixel_weight * pixel
+        losses = {"loss": loss_g, "loss_d": loss_d, "loss_adv": adv, "loss_pixel": pixel}
+        _check_finite(losses, step)
+        amp.step(loss_g, self.opt_g)
+        amp.update()
+        self.sched_g.step()
+        self.sched_d.step()
+        return losses

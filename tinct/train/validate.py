@@ -1,0 +1,75 @@
+"""Validation during training: PSNR and colourfulness on centre crops, and the sample grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tinct.core.color import lab_to_rgb
+from tinct.core.hints import HINT_PATCH
+from tinct.core.metrics import colourfulness, ratio_of_means
+from tinct.train.config import TrainConfig
+from tinct.train.data import CropDataset, lab_batch
+from tinct.train.hints import simulate_hints
+
+
+@torch.no_grad()
+def validate(
+    model, val_ds: CropDataset, cfg: TrainConfig, device: torch.device, samples: list[np.ndarray] | None = None
+) -> dict[str, float]:
+    """PSNR of model and gray, and the model's colourfulness ratio, on centre crops (ab upsampled
+    bilinearly; a quick training signal).
+
+    A hint model is scored without hints (``val_psnr``) and with 10 hints from the truth
+    (``val_psnr_hints10``, the same points every validation: seeded by the image index).
+    ``samples``, when given, receives the first ``cfg.sample_images`` images as uint8 RGB triples
+    stacked vertically (gray input, model output, truth): the columns of :func:`sample_grid`.
+    """
+    model.eval()
+    hinted = getattr(model, "takes_hints", False)
+    psnr, psnr_gray, psnr_hints, colour, colour_true = [], [], [], [], []
+    for i in range(min(cfg.val_images, len(val_ds))):
+        t = val_ds[i]
+        if t is None:
+            continue
+        rgb = t[None].to(device).float() / 255.0
+        l_norm, ab_true = lab_batch(t[None], device)
+        L = (l_norm + 1) * 50
+        preds = [(model.predict_ab(l_norm), psnr), (torch.zeros_like(ab_true), psnr_gray)]
+        if hinted:
+            hints = simulate_hints(ab_true, torch.Generator().manual_seed(i), points=10, patch_sizes=(HINT_PATCH,))
+            preds.append((model.predict_ab(torch.cat([l_norm, hints], 1)), psnr_hints))
+        keep = samples is not None and len(samples) < cfg.sample_images  # this image goes into the grid
+        shown = []
+        for k, (ab, store) in enumerate(preds):
+            ab = F.interpolate(ab.float(), size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+            pred = (lab_to_rgb(torch.cat([L, ab], 1)) * 255).round()
+            mse = (pred - rgb * 255).pow(2).mean().clamp_min(1e-10)
+            store.append(float(10 * torch.log10(255**2 / mse)))
+            if k == 0:  # the model without hints: its colourfulness beside the truth's
+                colour.append(colourfulness(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy()))
+                colour_true.append(colourfulness(t.permute(1, 2, 0).numpy()))
+            if keep:
+                shown.append(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
+        if keep:
+            samples.append(np.concatenate([shown[1], shown[0], t.permute(1, 2, 0).numpy()], 0))
+    model.train()
+    p, g = float(np.mean(psnr)), float(np.mean(psnr_gray))
+    scores = {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
+    scores["val_colourfulness_ratio"] = ratio_of_means(np.array(colour), np.array(colour_true))
+    if hinted:
+        scores["val_psnr_hints10"] = float(np.mean(psnr_hints))
+    return scores
+
+
+def sample_grid(columns: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Validation columns (gray / model / truth, each uint8 H x W x 3) side by side, white gaps between."""
+    h = max(c.shape[0] for c in columns)
+    width = sum(c.shape[1] for c in columns) + gap * (len(columns) - 1)
+    grid = np.full((h, width, 3), 255, np.uint8)
+    x = 0
+    for c in columns:
+        grid[: c.shape[0], x : x + c.shape[1]] = c
+        x += c.shape[1] + gap
+    return grid
