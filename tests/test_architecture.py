@@ -234,6 +234,21 @@ def test_the_walk_sees_what_it_should():
     assert fake.cycles() == [["a", "b"]]
 
 
+def test_old_module_paths_still_import():
+    """Every path of the old flat layout imports; where a module moved whole, the old path is that module."""
+    import importlib
+
+    from tinct.compat import MOVED
+
+    assert len(MOVED) == 16
+    for old, new in MOVED.items():
+        module = importlib.import_module(old)
+        assert module is importlib.import_module(new), old
+        assert module.__spec__.name == new  # the alias does not rename the module
+    color = importlib.import_module("tinct.color")
+    assert color.luminance is importlib.import_module("tinct.core.color").luminance
+
+
 def walk_calls(attr: str, root: Path = ROOT) -> list[tuple[str, int]]:
     """Every call of ``.attr(...)`` in tinct/, wherever it is (the check above leaves out the allowed homes)."""
     out = []

@@ -13,7 +13,10 @@ train) < surfaces (cli, server).
 
 from __future__ import annotations
 
+from tinct import compat
 from tinct.version import __version__
+
+compat.install()  # the old module paths (tinct.color, tinct.pipeline, ...) stay importable
 
 __all__ = ["Session", "__version__", "colorize", "load_model"]
 

@@ -39,6 +39,7 @@ import torch
 
 from tinct.backends.hardware import cpu_threads
 from tinct.backends.torch import load_network
+from tinct.io.errors import one_line
 from tinct.registry import ModelSpec, resolve_spec
 from tinct.version import __version__
 
@@ -240,8 +241,8 @@ def onnx_predictor_for(
     except Exception as e:  # noqa: BLE001 - "auto" must never stop colorizing: torch still works
         if backend == "onnx":
             raise
-        first = (str(e).strip().splitlines() or [""])[0][:200]  # exporter errors can carry a whole graph dump
-        log.warning("onnx backend unavailable (%s: %s); using torch", type(e).__name__, first)
+        # exporter errors can carry a whole graph dump: their first line only
+        log.warning("onnx backend unavailable (%s: %s); using torch", type(e).__name__, one_line(e))
         return None
 
 

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
 from tinct.core.color import encode_srgb8, lab_of_rgb, srgb_to_linear
 from tinct.core.filters import block_edges, block_mean, check_l, local_std, reduced_shape
@@ -203,6 +202,8 @@ def welsh_ab(
     L_ref = (L_ref - L_ref.mean(dtype=np.float64)) * (sd_t / sd_r if sd_r > 0 else 1.0) + mu_t
     ys, xs = _jittered_samples(*L_ref.shape, samples, np.random.default_rng(seed))
     feat = np.stack([L_ref[ys, xs], local_std(L_ref, window)[ys, xs]], 1) * math.sqrt(0.5)
+    from scipy.spatial import cKDTree  # here, not at import: slow to import, and only Welsh needs it
+
     tree = cKDTree(feat)
     colours = ab_ref[:, ys, xs]  # (2, n_samples)
     out = np.empty((2, H, W), np.float32)

@@ -1,4 +1,4 @@
-"""Pixel values without torch: 16 -> 8 bit depth, and the one parser of user colours.
+"""Pixel values without torch: [0, 1] floats -> 16 bits, 16 -> 8 bits, and the one parser of user colours.
 
 Importing this module imports numpy and Pillow only, so the image readers (:mod:`tinct.io.images`)
 stay light.
@@ -11,6 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from PIL import ImageColor
+
+
+def unit_to_uint16(unit: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] (clipped; NaN as 0) -> uint16 codes, ``rint(v * 65535)``."""
+    return np.rint(np.clip(np.nan_to_num(unit), 0.0, 1.0) * 65535.0).astype(np.uint16)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

@@ -8,8 +8,6 @@ hints of hint models (:func:`tinct.core.hints.propagate_hint_residuals`) solve.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 
 def levin_weights(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +75,9 @@ def levin_solve(Y: np.ndarray, fixed: np.ndarray, values: np.ndarray) -> np.ndar
     are single precision (half the time and memory; the colours differ from a float64 solve by
     well under 0.1 ab units).
     """
+    import scipy.sparse as sp  # here, not at import: the pipeline imports this module, and scipy.sparse is slow
+    import scipy.sparse.linalg as spla
+
     h, w = Y.shape
     n = h * w
     wts, offsets = levin_weights(Y)

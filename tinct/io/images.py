@@ -25,7 +25,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from tinct.core.pixels import to_uint8
+from tinct.core.pixels import to_uint8, unit_to_uint16
 from tinct.io.errors import ImageError, ImageTooLargeError, NotAnImageError, one_line
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
@@ -136,7 +136,7 @@ def _split(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         a = np.nan_to_num(np.asarray(im, dtype=np.float32))
         hi = float(a.max()) if a.size else 1.0
         a = a / hi if hi > 1.0 else a
-        return (np.clip(a, 0, 1) * 65535 + 0.5).astype(np.uint16), None
+        return unit_to_uint16(a), None
     if mode == "RGBA":
         a = np.asarray(im)
         return a[..., :3].copy(), a[..., 3].copy()
@@ -224,7 +224,7 @@ def image_from_array(a: np.ndarray) -> LoadedImage:
     if a.dtype not in (np.uint8, np.uint16):
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
-        a = (np.clip(np.nan_to_num(a), 0, 1) * 65535 + 0.5).astype(np.uint16)
+        a = unit_to_uint16(a)
         alpha = None if alpha is None else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
     if alpha is not None and alpha.dtype != np.uint8:
         alpha = to_uint8(alpha) if alpha.dtype == np.uint16 else alpha.astype(np.uint8)

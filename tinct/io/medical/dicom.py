@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinct.core.color import gray16_from_l, luminance
+from tinct.core.pixels import unit_to_uint16
 from tinct.io.errors import ImageError, NotAnImageError, one_line
 from tinct.io.medical.image import DECODE_ERRORS, MedicalImage, check_size, check_total
 from tinct.io.medical.kinds import DICOM_EXTENSIONS, has_dicm_magic, medical_suffix
@@ -31,7 +32,6 @@ from tinct.io.medical.windowing import (
     finite_range,
     parse_window,
     resolve_window,
-    to_u16,
 )
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def _as_uint(rgb: np.ndarray) -> np.ndarray:
         return rgb
     a = rgb.astype(np.float64)
     top = float(a.max()) if a.size and a.max() > 0 else 1.0
-    return to_u16(a / top)
+    return unit_to_uint16(a / top)
 
 
 def _window_dicom(decoded: list[_DicomFrame], window: WindowSpec) -> tuple[list[np.ndarray], str, list[str]]:
@@ -230,7 +230,7 @@ def _window_dicom(decoded: list[_DicomFrame], window: WindowSpec) -> tuple[list[
         else:
             win, how = resolve_window(window, lo, hi, _file_window(f.params))
             unit = apply_window(f.values, win)
-        u16 = to_u16(unit)
+        u16 = unit_to_uint16(unit)
         if f.inverted:
             u16 = 65535 - u16
         if f.pad is not None:

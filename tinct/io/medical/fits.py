@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tinct.core.pixels import unit_to_uint16
 from tinct.io.errors import ImageError, NotAnImageError, one_line
 from tinct.io.medical.image import DECODE_ERRORS, MedicalImage, check_size, check_total, gunzip
 from tinct.io.medical.kinds import FITS_MAGIC
@@ -25,7 +26,6 @@ from tinct.io.medical.windowing import (
     finite_range,
     percentile_window,
     resolve_window,
-    to_u16,
 )
 
 STRETCHES = ("linear", "asinh", "log")
@@ -121,7 +121,7 @@ def read_fits(
     cube = fill_nonfinite(cube, notes)
     lo, hi = finite_range([cube])
     win, how = resolve_window(window, lo, hi, percentile_window(cube, window))
-    frames = [np.ascontiguousarray(to_u16(_stretch(apply_window(plane, win), stretch))[::-1]) for plane in cube]
+    frames = [np.ascontiguousarray(unit_to_uint16(_stretch(apply_window(plane, win), stretch))[::-1]) for plane in cube]
     return MedicalImage(
         frames=frames,
         kind="fits",

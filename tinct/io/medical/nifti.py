@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tinct.core.color import gray16_from_l, luminance
+from tinct.core.pixels import unit_to_uint16
 from tinct.io.errors import ImageError, NotAnImageError, one_line
 from tinct.io.medical.image import DECODE_ERRORS, MedicalImage, check_size, check_total, gunzip
 from tinct.io.medical.windowing import (
@@ -26,7 +27,6 @@ from tinct.io.medical.windowing import (
     finite_range,
     percentile_window,
     resolve_window,
-    to_u16,
 )
 
 
@@ -139,7 +139,7 @@ def read_nifti(
         lo, hi = finite_range([vol])
         auto = _nifti_window(img.header) or percentile_window(vol, window)
         win, how = resolve_window(window, lo, hi, auto)
-        gray = to_u16(apply_window(vol, win))
+        gray = unit_to_uint16(apply_window(vol, win))
     frames = [np.ascontiguousarray(np.rot90(np.take(gray, i, axis=axis))) for i in range(spatial[axis])]
     return MedicalImage(
         frames=frames,

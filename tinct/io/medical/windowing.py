@@ -2,7 +2,7 @@
 
 A window maps a value range to [0, 1]; :func:`resolve_window` chooses it from the user's spec
 ("auto", "full" or CENTER,WIDTH) and the reader's own (the file's window, or a percentile range:
-:func:`percentile_window`); :func:`to_u16` makes the uint16 display frames of
+:func:`percentile_window`); :func:`tinct.core.pixels.unit_to_uint16` makes the uint16 display frames of
 :class:`~tinct.io.medical.image.MedicalImage`.
 """
 
@@ -18,7 +18,6 @@ import numpy as np
 WindowSpec = Union[str, tuple[float, float]]
 
 PERCENTILES = (0.5, 99.5)  #: the "auto" window of NIfTI volumes without cal_min/cal_max, and of FITS
-_U16 = 65535.0
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,6 @@ def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
     else:
         raise ValueError(f"unknown VOI LUT function {window.function!r}")
     return np.clip(y, 0.0, 1.0).astype(np.float32)
-
-
-def to_u16(unit: np.ndarray) -> np.ndarray:
-    """[0, 1] floats -> uint16 display values (rounded)."""
-    return np.rint(np.clip(unit, 0.0, 1.0) * _U16).astype(np.uint16)
 
 
 def parse_window(text: str | Sequence[float]) -> WindowSpec:
