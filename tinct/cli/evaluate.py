@@ -73,6 +73,7 @@ def eval_(
 
 
 def print_video_summary(summary: dict) -> None:
+    """The video summary as a table on the console."""
     from rich.console import Console
     from rich.table import Table
 
@@ -87,6 +88,7 @@ def print_video_summary(summary: dict) -> None:
 
 
 def print_summary(summary: dict) -> None:
+    """The image summary as a table on the console: mean of each statistic per model."""
     from rich.console import Console
     from rich.table import Table
 

@@ -153,6 +153,7 @@ def working_size(session: ColorizerSession) -> int | None:
 
 
 def gray_rgb(gray: np.ndarray) -> np.ndarray:
+    """A gray H x W image as H x W x 3 RGB."""
     return np.ascontiguousarray(np.broadcast_to(gray[..., None], (*gray.shape, 3)))
 
 
@@ -251,10 +252,12 @@ def summarize_statistic(cols: Columns, model: str, stat: Statistic) -> tuple[flo
 
 
 def finite_or_none(x: float) -> float | None:
+    """``x`` as a float, or None when it is not finite (JSON has no NaN)."""
     return float(x) if math.isfinite(x) else None
 
 
 def csv_row(image: str, shape: tuple[int, ...], model: str, row: dict[str, float]) -> list[Any]:
+    """One metrics.csv row: image, model, width, height and the values (empty for NaN)."""
     return [
         image,
         model,

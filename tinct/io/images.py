@@ -251,6 +251,7 @@ def output_format(input_format: str, requested: str | None = None) -> str:
 
 
 def extension_for(fmt: str) -> str:
+    """The file extension tinct writes for Pillow format ``fmt`` (e.g. ".jpg" for JPEG)."""
     return _EXTENSION[fmt]
 
 

@@ -47,6 +47,7 @@ def safe_stem(filename: str | None) -> str:
 
 
 def require_multipart(request: Request) -> None:
+    """415 unless the request is multipart/form-data (a route dependency)."""
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "multipart/form-data":
         raise HTTPException(

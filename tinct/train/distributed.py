@@ -16,6 +16,7 @@ from tinct.train.config import TrainingError
 
 
 def pick_device(name: str) -> torch.device:
+    """ "auto" -> cuda when available, else cpu; anything else as given."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

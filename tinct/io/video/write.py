@@ -90,6 +90,7 @@ class ChunkWriter:
 
 
 def chunk_paths(work: Path, i: int) -> tuple[Path, Path]:
+    """Chunk ``i``'s video and metadata files in the work folder."""
     return work / f"chunk_{i:05d}.mp4", work / f"chunk_{i:05d}.npz"
 
 
@@ -126,6 +127,7 @@ def prepare_work(work: Path, job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def save_meta(path: Path, meta: dict[str, np.ndarray]) -> None:
+    """Write a chunk's metadata (numpy arrays) atomically."""
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **meta)
     os.replace(tmp, path)
