@@ -8,7 +8,18 @@
 """
 
 from tinct.evaluate.compare import compare, read_metrics_csv
-from tinct.evaluate.report import example_indices, gain_plot_svg, nice_ticks, report_html, summary_png, write_outputs
+from tinct.evaluate.report import (
+    PALETTE,
+    THUMB_SIDE,
+    example_indices,
+    examples_html,
+    gain_plot_svg,
+    nice_ticks,
+    report_html,
+    summary_png,
+    summary_table_html,
+    write_outputs,
+)
 from tinct.evaluate.run import run_eval
 from tinct.evaluate.scoring import (
     BATCH_SIZE,
@@ -49,8 +60,10 @@ __all__ = [
     "BOOTSTRAP_SEED",
     "CSV_FIELDS",
     "GRAY",
+    "PALETTE",
     "STATIC_THRESHOLD",
     "STATISTICS",
+    "THUMB_SIDE",
     "VALUE_COLUMNS",
     "VIDEO_COLUMNS",
     "ColorizerSession",
@@ -62,6 +75,7 @@ __all__ = [
     "compare",
     "evaluate_video",
     "example_indices",
+    "examples_html",
     "flicker",
     "gain_plot_svg",
     "iter_image_files",
@@ -78,6 +92,7 @@ __all__ = [
     "score_image",
     "summarize_statistic",
     "summary_png",
+    "summary_table_html",
     "true_hints",
     "working_size",
     "write_outputs",

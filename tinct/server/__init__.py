@@ -54,6 +54,8 @@ from tinct.server.service import (
     EXTENSIONS,
     MEDIA_TYPES,
     MEDICAL_ANSWERS,
+    MEDICAL_CONTENT_TYPES,
+    MEDICAL_LABELS,
     MEDICAL_OUTPUTS,
     MIN_WORKING_SIZE,
     OUTPUT_FORMATS,
@@ -66,11 +68,15 @@ from tinct.server.service import (
     status_for,
 )
 
+Colorized = Answer  #: the old name of :class:`~tinct.server.service.Answer` (deprecated)
+
 __all__ = [
     "EXTENSIONS",
     "GENERIC_CONTENT_TYPES",
     "MEDIA_TYPES",
     "MEDICAL_ANSWERS",
+    "MEDICAL_CONTENT_TYPES",
+    "MEDICAL_LABELS",
     "MEDICAL_OUTPUTS",
     "MIN_WORKING_SIZE",
     "OUTPUT_FORMATS",
@@ -79,6 +85,7 @@ __all__ = [
     "AccessLogMiddleware",
     "Answer",
     "BodyLimitMiddleware",
+    "Colorized",
     "GuidanceForm",
     "Limits",
     "MedicalForm",
