@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Reproduce the shipped `prism` weights from scratch: one stage per session of a 2-core CPU (bf16 where
-# the CPU has AVX-512 BF16 / AMX), each resumable, each starting from the previous stage's fp16 weights
-# with a fresh optimizer and its own warm-up + cosine schedule. configs/prism/STAGES.md lists every
-# stage's steps, wall time and machine.
-#   python scripts/make_dev_split.py        # the held-out dev images the configs read (once)
-#   bash scripts/train_prism.sh             # every stage not finished yet, in order
-# To continue from the shipped weights instead of replaying (a fresh checkout has no runs/):
-#   mkdir -p runs/prism-sN && cp tinct/weights/prism.safetensors runs/prism-sN/model.safetensors
-# where N is the last stage in configs/prism/STAGES.md; the script then starts at stage N + 1.
-# Add `--device cuda` on a GPU. Then ship with scripts/release_model.py runs/prism-sN --name prism.
+# Reproduce `prism`'s weights: one stage per session of a 2-core CPU (bf16 where the CPU has AVX-512
+# BF16 / AMX), each stage starting from the previous stage's fp16 weights with a fresh optimizer and
+# its own warm-up + cosine schedule. Each finished stage's weights are committed beside its config
+# (configs/prism/stageN.safetensors), so a fresh checkout continues where the chain stands; the
+# next config's `init` names them. configs/prism/STAGES.md lists every stage's steps, wall time,
+# machine and scores.
+#   bash scripts/train_prism.sh              # every stage whose weights are not committed yet, in order
+#   bash scripts/train_prism.sh --scratch    # replay the whole chain from scratch (runs/, then copies)
+# Each stage is resumable (Ctrl-C, then run the script again). Add `--device cuda` on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scratch=0
+if [ "${1:-}" = "--scratch" ]; then scratch=1; shift; fi
 [ -f runs/splits/train.txt ] || python scripts/make_dev_split.py
 for cfg in configs/prism/stage*.toml; do
-  out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$cfg")
-  if [ -f "$out/model.safetensors" ] && [ ! -f "$out/checkpoint.safetensors" ]; then
-    continue  # a finished stage shipped in from elsewhere (no checkpoint to resume)
+  weights="${cfg%.toml}.safetensors"
+  if [ -f "$weights" ] && [ "$scratch" = 0 ]; then
+    continue  # finished and committed
   fi
-  tinct train --config "$cfg" --resume "$@"
+  out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$cfg")
+  tinct train --config "$cfg" --resume-or-start "$@"
+  cp "$out/model.safetensors" "$weights"
 done

@@ -107,6 +107,23 @@ def test_soft_encoding_and_annealed_mean():
     assert soft_ce(torch.log(soft + 1e-12), soft) < soft_ce(torch.zeros_like(soft), soft)
 
 
+@pytest.mark.parametrize("alpha, chroma", [(0.0, 20.0), (0.5, (20.0 * 1300**0.5) ** 0.5), (1.0, 1300**0.5)])
+def test_chroma_restore_keeps_the_mean_hue_and_moves_its_chroma_to_the_expected(alpha, chroma):
+    """Half the mass on (20, -30), half on (20, 30): the mean (20, 0) has chroma 20, the expected
+    chroma is |(20, 30)| = 36.06; alpha moves the mean's chroma geometrically between them."""
+    q = ABQuantizer()
+    idx = [int(q.nearest(torch.tensor([[[[20.0]], [[b]]]]))) for b in (-30.0, 30.0)]
+    logits = torch.full((1, q.q, 1, 1), -30.0)
+    logits[0, idx] = 10.0
+    ab = q.annealed_mean(logits, 1.0, chroma_restore=alpha)[0, :, 0, 0]
+    assert float(ab[1]) == pytest.approx(0.0, abs=1e-3)  # the hue of the mean: along +a
+    assert float(ab[0]) == pytest.approx(chroma, rel=1e-4)
+    sure = torch.full((1, q.q, 1, 1), -30.0)
+    sure[0, idx[0]] = 10.0  # one bin: nothing to restore
+    restored = q.annealed_mean(sure, 1.0, chroma_restore=alpha)[0, :, 0, 0]
+    assert restored.tolist() == pytest.approx([20.0, -30.0], abs=1e-3)
+
+
 def test_rebalancing_weights_favour_rare_colours():
     prior = torch.tensor([0.7, 0.2, 0.1])
     w = ABQuantizer.rebalance_weights(prior, lam=0.5)

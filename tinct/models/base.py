@@ -62,12 +62,15 @@ class ClassificationColorizer(Colorizer):
 
     kind = "classification"
 
-    def __init__(self, temperature: float = 0.38):
+    def __init__(self, temperature: float = 0.38, chroma_restore: float = 0.0):
         super().__init__()
         from tinct.models.quantize import ABQuantizer
 
         self.quantizer = ABQuantizer()
         self.temperature = temperature
+        #: decoding: how much of the chroma that averaging over hues loses is given back (0 to 1;
+        #: :meth:`tinct.models.quantize.ABQuantizer.annealed_mean`)
+        self.chroma_restore = chroma_restore
 
     @property
     def num_bins(self) -> int:
@@ -78,7 +81,7 @@ class ClassificationColorizer(Colorizer):
         return True
 
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
-        return self.quantizer.annealed_mean(self(l_norm), self.temperature)
+        return self.quantizer.annealed_mean(self(l_norm), self.temperature, self.chroma_restore)
 
     def predict_ab_uncertainty(self, l_norm: torch.Tensor) -> torch.Tensor:
         """(B, 3, h, w): the annealed-mean ab (exactly :meth:`predict_ab`'s) and the normalised entropy.
@@ -88,7 +91,7 @@ class ClassificationColorizer(Colorizer):
         divided by log(Q): 0 = all mass on one ab bin, 1 = uniform over the Q bins.
         """
         logits = self(l_norm)
-        ab = self.quantizer.annealed_mean(logits, self.temperature)
+        ab = self.quantizer.annealed_mean(logits, self.temperature, self.chroma_restore)
         u = (self.quantizer.entropy(logits) / math.log(self.num_bins)).clamp(0.0, 1.0)
         return torch.cat([ab, u[:, None].to(ab.dtype)], 1)
 

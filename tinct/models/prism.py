@@ -83,11 +83,12 @@ class PrismNet(ClassificationColorizer):
         self,
         width: int = 32,
         temperature: float = 0.38,
+        chroma_restore: float = 0.0,
         global_context: bool = True,
         attention: int = 0,
         out_stride: int = 4,
     ):
-        super().__init__(temperature)
+        super().__init__(temperature, chroma_restore)
         if out_stride not in (2, 4):
             raise ValueError(f"out_stride must be 2 or 4, not {out_stride}")
         w = width

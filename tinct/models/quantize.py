@@ -62,15 +62,29 @@ class ABQuantizer:
         w = 1.0 / ((1 - lam) * prior + lam / q)
         return w / (prior * w).sum()
 
-    def annealed_mean(self, logits: torch.Tensor, temperature: float = 0.38) -> torch.Tensor:
+    def annealed_mean(
+        self, logits: torch.Tensor, temperature: float = 0.38, chroma_restore: float = 0.0
+    ) -> torch.Tensor:
         """Logits (B, Q, H, W) -> ab (B, 2, H, W) in Lab units: mean of softmax(logits / T).
+
+        ``chroma_restore`` (alpha, 0 to 1) gives back the chroma that averaging takes away where
+        the distribution spreads over several hues: the mean's hue is kept and its chroma C =
+        |E[ab]| is scaled towards the expected chroma E[|ab|] of the same distribution, to
+        C^(1 - alpha) * E[|ab|]^alpha. 0 is the plain annealed mean; 1 puts the mean hue at the
+        distribution's expected chroma. Where the distribution is sure (one bin), both are equal.
 
         Computed channels-last (softmax over the last axis, then a matrix product with the bin
         centres): as fast as a channel-axis softmax in torch, and it exports to an ONNX graph that
-        onnxruntime runs several times faster than a softmax over axis 1 (see tinct.onnx).
+        onnxruntime runs several times faster than a softmax over axis 1 (see tinct.backends.onnx).
         """
         p = F.softmax(logits.float().permute(0, 2, 3, 1) / max(temperature, 1e-3), dim=-1)
-        return (p @ self.centers.to(p)).permute(0, 3, 1, 2)
+        centers = self.centers.to(p)
+        ab = p @ centers
+        if chroma_restore:
+            expected = p @ centers.norm(dim=1)  # E[|ab|], (B, H, W)
+            mean = ab.norm(dim=-1).clamp_min(1e-3)
+            ab = ab * ((expected / mean).clamp_min(1.0) ** chroma_restore)[..., None]
+        return ab.permute(0, 3, 1, 2)
 
     def entropy(self, logits: torch.Tensor) -> torch.Tensor:
         """Entropy (nats) of the predicted colour distribution, (B, H, W): an uncertainty map."""
