@@ -27,6 +27,7 @@ class Colorizing:
     uncertainty: bool
     quiet: bool
     medical_model: Any = None  #: loads the medical default model, when one is needed (None: use ``session``)
+    guide_lut: str | None = None  #: --lut as the user gave it (None: not given)
     _medical_session: Any = field(default=None, init=False)
 
     def medical_session(self) -> Any:
@@ -43,12 +44,32 @@ class Colorizing:
 
         return None if job.medical or job.video else read_image(job.src, max_pixels=self.files.max_pixels)
 
+    def not_applying(self, job) -> list[str]:
+        """The options given that do nothing for ``job``'s kind of input (each is an error)."""
+        m, v, g = self.medical, self.video, self.guidance
+        given = {
+            "--window": m.window != "auto", "--axis": m.axis != 2, "--stretch": m.stretch != "linear",
+            "--mode": m.mode != "realistic", "--anonymize": m.anonymize, "--start": v.start is not None,
+            "--end": v.end is not None, "--crf": v.crf != 18, "--no-stabilize": not v.stabilize,
+            "--format": self.files.fmt is not None, "--hints": bool(g.hints), "--scribbles": g.scribbles is not None,
+            "--lut": self.guide_lut is not None, "--uncertainty": self.uncertainty,
+            "--reference": self.reference is not None,
+        }  # fmt: skip
+        if job.video:
+            applies = {"--start", "--end", "--crf", "--no-stabilize", "--reference"}
+        elif job.medical:
+            applies = {"--window", "--axis", "--stretch", "--mode", "--anonymize", "--lut", "--uncertainty"}
+        else:
+            applies = {"--format", "--hints", "--scribbles", "--lut", "--uncertainty", "--reference"}
+        return [opt for opt, on in given.items() if on and opt not in applies]
+
     def process(self, job, fmt: str) -> None:
         """Colorize one job; what it raises is that job's one-line failure."""
-        if self.guidance.hints and (job.video or job.medical):
-            raise ValueError("--hints apply to still images only, not to videos, DICOM, NIfTI or FITS")
-        if self.uncertainty and job.video:
-            raise ValueError("--uncertainty applies to images, DICOM, NIfTI and FITS, not to videos")
+        wrong = self.not_applying(job)
+        if wrong:
+            kind = "a video" if job.video else "a DICOM, NIfTI or FITS input" if job.medical else "an image"
+            raise ValueError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to {kind}; "
+                             "leave it out for this input")  # fmt: skip
         if job.video:
             self._video(job)
         elif job.medical:
@@ -85,10 +106,11 @@ class Colorizing:
         )
 
     def _medical(self, job) -> None:
-        from tinct.apps.medical import colorize_medical_file
+        from tinct.apps.batch import is_output_name
+        from tinct.apps.medical import colorize_medical_inputs
 
         m = self.medical
-        written = colorize_medical_file(
+        per_input = colorize_medical_inputs(
             self.medical_session() if m.mode == "realistic" else None,
             job.src,
             job.dst.parent,
@@ -100,8 +122,14 @@ class Colorizing:
             stretch=m.stretch,
             max_pixels=self.files.max_pixels,
             uncertainty=self.uncertainty,
+            skip=lambda p: is_output_name(p, self.files.suffix),
         )
-        job.dst = next((p for p in written if "_color" in p.name), job.dst)  # reported: a real output
+        written = [p for _, paths in per_input for p in paths]
+        # reported: a real output per input file (a DICOM folder counts its files)
+        firsts = [next((p for p in paths if "_color" in p.name), paths[0]) for _, paths in per_input if paths]
+        job.dst = firsts[0] if firsts else job.dst
+        if job.src.is_dir():
+            job.outputs = firsts
         if m.anonymize_map is not None:
             import csv
 
@@ -153,6 +181,7 @@ def colorize(
 
     if not files.suffix and output is None:
         fail("an empty --suffix needs an --output folder (inputs are never overwritten)")
+    _check_format(files.fmt)
     session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend)
     guidance, lut = _guidance(session, guide, medical, uncertainty)
 
@@ -162,13 +191,13 @@ def colorize(
     explicit = model is not None or uncertainty  # else medical inputs get the medical default model
     run = Colorizing(
         session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
-        None if explicit else medical_model,
+        None if explicit else medical_model, guide.lut,
     )  # fmt: skip
 
     def on_error(path: Path, msg: str, tb: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb}" if debug and tb else ""), file=sys.stderr)
+        tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb.rstrip()}" if debug and tb else ""), file=sys.stderr)
 
     def progress(jobs):
         if quiet or len(jobs) <= 1:
@@ -184,9 +213,23 @@ def colorize(
     )  # fmt: skip
     if len(result.done) == 1 and not result.failed and not result.skipped:
         typer.echo(str(result.done[0]))
+    if not (result.done or result.skipped or result.failed):
+        fail(f"no image, video, DICOM, NIfTI or FITS file tinct can read in {', '.join(inputs)}", 1)
     err(result.summary())
     if result.failed:
         raise typer.Exit(1)
+
+
+def _check_format(fmt: str | None) -> None:
+    """Exit 2 with one line for an unknown ``--format``, before any file is read."""
+    from tinct.io.errors import ImageError
+    from tinct.io.images import output_format
+
+    if fmt is not None:
+        try:
+            output_format("PNG", fmt)
+        except ImageError:
+            fail(f"--format {fmt}: not an output format; use one of jpg, png, tif, webp, bmp")
 
 
 def _guidance(session: Any, guide: GuidanceOptions, medical: MedicalOptions, uncertainty: bool) -> tuple[Any, Any]:
