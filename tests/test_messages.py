@@ -139,3 +139,63 @@ def test_models_piped_json_csv_and_80_columns():
         assert f"{r['parameters']:,}" in table.output and r["name"] in table.output
     bad = invoke("models", "--format", "xml")
     assert bad.exit_code == 2 and lines(bad) == ["error: --format xml: use table, json or csv"]
+
+
+def test_help_grouped_short_and_not_swallowed():
+    r = runner.invoke(app, ["colorize", "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert r.exit_code == 0
+    out = r.output.splitlines()
+    assert len(out) <= 130 and max(len(line) for line in out) <= 80
+    panels = [line.split("─ ")[1].split(" ─")[0] for line in out if line.startswith("╭─ ")]
+    assert panels == ["Arguments", "Options", "Input and output", "Guidance (still images)",
+                      "Medical (DICOM, NIfTI, FITS)", "Video"]  # fmt: skip
+    flat = " ".join(" ".join(line.strip("│ ").split()) for line in out)
+    assert '[x, y, "#rrggbb"]' in flat
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert "pip install 'tinct[cluster]'" in " ".join(
+        " ".join(ln.strip("│ ").split()) for ln in top.output.splitlines()
+    )
+
+
+def test_public_api_names_and_argument_errors():
+    import tinct
+    from tinct.registry import MODELS
+
+    assert {"colorize", "Session", "load_model", "list_models", "UnknownModelError"} <= set(dir(tinct))
+    assert set(tinct.__all__) >= {"colorize", "Session", "load_model", "list_models", "UnknownModelError"}
+    assert tinct.list_models() == list(MODELS) and issubclass(tinct.UnknownModelError, KeyError)
+    with pytest.raises(
+        ValueError, match=r"^model must be a registry name or a \.safetensors path, not None; known: lite"
+    ):
+        tinct.load_model(None)
+    with pytest.raises(ValueError, match=r"^unknown device 'gpu'; use auto, cpu, cuda or cuda:N$"):
+        tinct.load_model("lite", device="gpu")
+    with pytest.raises(ValueError, match=r"^working_size must be a positive number of pixels \(e\.g\. 256\), not -5$"):
+        tinct.load_model("lite", working_size=-5)
+
+
+def test_api_dtype_round_trip_zero_size_and_paths(session, tmp_path):
+    g = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (48, 1))
+    f = session.colorize(g)
+    assert f.dtype == np.float32 and f.shape == (48, 64, 3) and 0.0 <= f.min() and f.max() <= 1.0
+    u16 = session.colorize((g * 65535).astype(np.uint16))
+    assert u16.dtype == np.uint16 and u16.max() > 255 and int(u16.max()) % 257 == 0
+    u8 = session.colorize((g * 255).astype(np.uint8))
+    assert u8.dtype == np.uint8
+    assert np.abs(u16.astype(int) // 257 - u8.astype(int)).max() <= 4  # the same colours, in the input's range
+    np.testing.assert_allclose(f, u16 / 65535.0, atol=1.01 / 255)  # float input is read at 16 bits
+    with pytest.raises(ValueError, match=r"^the array has no pixels \(shape \(0, 5\)\); give an image of at least"):
+        session.colorize(np.zeros((0, 5), np.uint8))
+    from tinct.io.errors import ImageError
+
+    missing = tmp_path / "missing.jpg"
+    with pytest.raises(ImageError, match=f"^{missing}: file not found$"):
+        session.colorize(missing)
+    src = tmp_path / "p.png"
+    Image.fromarray((g * 255).astype(np.uint8)).save(src)
+    out = session.colorize(src)
+    assert out == tmp_path / "p_color.png"
+    with pytest.raises(FileExistsError, match="p_color.png exists; pass overwrite=True"):
+        session.colorize(src)
+    assert session.colorize(src, overwrite=True) == out
+    assert str(tmp_path) not in Image.open(out).info.get("Description", "") + str(Image.open(out).info)
