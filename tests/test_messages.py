@@ -199,3 +199,15 @@ def test_api_dtype_round_trip_zero_size_and_paths(session, tmp_path):
         session.colorize(src)
     assert session.colorize(src, overwrite=True) == out
     assert str(tmp_path) not in Image.open(out).info.get("Description", "") + str(Image.open(out).info)
+
+
+def test_batch_log_has_one_line_per_failure(photo, tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8junk")
+    r = invoke("colorize", str(tmp_path), "-o", str(tmp_path / "o"))  # stderr is not a terminal: no bar
+    assert r.exit_code == 1 and "\r" not in r.output
+    assert r.output.splitlines() == [
+        f"failed: {tmp_path / 'b.jpg'}: not an image file (or a format Pillow cannot read): b.jpg",
+        f"failed: {tmp_path / 'notes.png'}: not an image file (or a format Pillow cannot read): notes.png",
+        "1 done, 0 skipped (output exists), 2 failed",
+    ]

@@ -51,12 +51,13 @@ class Colorizing:
             "--window": m.window != "auto", "--axis": m.axis != 2, "--stretch": m.stretch != "linear",
             "--mode": m.mode != "realistic", "--anonymize": m.anonymize, "--start": v.start is not None,
             "--end": v.end is not None, "--crf": v.crf != 18, "--no-stabilize": not v.stabilize,
+            "--accept-truncated": v.accept_truncated,
             "--format": self.files.fmt is not None, "--hints": bool(g.hints), "--scribbles": g.scribbles is not None,
             "--lut": self.guide_lut is not None, "--uncertainty": self.uncertainty,
             "--reference": self.reference is not None,
         }  # fmt: skip
         if job.video:
-            applies = {"--start", "--end", "--crf", "--no-stabilize", "--reference"}
+            applies = {"--start", "--end", "--crf", "--no-stabilize", "--reference", "--accept-truncated"}
         elif job.medical:
             applies = {"--window", "--axis", "--stretch", "--mode", "--anonymize", "--lut", "--uncertainty"}
         else:
@@ -101,8 +102,9 @@ class Colorizing:
             end=v.end,
             crf=v.crf,
             stabilize=v.stabilize,
-            progress=not self.quiet,
+            progress=not self.quiet and sys.stderr.isatty(),
             reference=self.reference,
+            accept_truncated=v.accept_truncated,
         )
 
     def _medical(self, job) -> None:
@@ -163,9 +165,8 @@ def colorize(
     uncertainty: Annotated[
         bool,
         typer.Option(
-            help="Also write {stem}_uncertainty.png (per frame/slice for medical inputs): a 16-bit gray map of "
-            "the normalised entropy of the model's colour distribution, 0 certain, 65535 uniform. "
-            "Classification models only (e.g. lite); not with --scribbles/--reference/--lut/--mode pseudo."
+            help="Also write {stem}_uncertainty.png (per frame/slice for scans): 16-bit gray, the normalised "
+            "entropy of the model's colours, 0 certain. Classification models only (e.g. lite), no guidance."
         ),
     ] = False,
     video: VideoOptions = VideoOptions(),
@@ -200,7 +201,7 @@ def colorize(
         tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb.rstrip()}" if debug and tb else ""), file=sys.stderr)
 
     def progress(jobs):
-        if quiet or len(jobs) <= 1:
+        if quiet or len(jobs) <= 1 or not sys.stderr.isatty():  # a log gets the failure lines only
             return jobs
         from tqdm import tqdm
 

@@ -113,16 +113,15 @@ class MedicalOptions:
     anonymize: Annotated[
         bool,
         typer.Option(
-            help="Medical: de-identify outputs (DICOM basic profile) and give them neutral names, "
-            "anon-<16 hex>_color.* (a hash of the new SOP Instance UID, random for NIfTI/FITS), never the input's "
-            "file name, which may name the patient. No input-to-output list is kept unless --anonymize-map is given."
+            help="Medical: de-identify outputs (DICOM basic profile), named anon-<16 hex>_color.*, never "
+            "after the input (which may name the patient); --anonymize-map keeps the list."
         ),
     ] = False
     anonymize_map: Annotated[
         Optional[Path],
         typer.Option(
-            help="With --anonymize: append 'input,output' CSV lines to this file. It links outputs to the "
-            "input names: keep it private."
+            help="With --anonymize: append 'input,output' CSV lines here (it links outputs to patients: "
+            "keep it private)."
         ),
     ] = None
     stretch: Annotated[str, typer.Option(help="FITS stretch: linear, asinh or log.")] = "linear"
@@ -138,3 +137,6 @@ class VideoOptions:
     end: Annotated[Optional[float], typer.Option(help="Video: stop at this second.")] = None
     crf: Annotated[int, typer.Option(min=0, max=51, help="Video: H.264 quality (lower is better).")] = 18
     stabilize: Annotated[bool, typer.Option(help="Video: smooth colour along motion (no flicker).")] = True
+    accept_truncated: Annotated[
+        bool, typer.Option(help="Video: keep the frames of an input that ends early (default: it fails).")
+    ] = False
