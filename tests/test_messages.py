@@ -42,7 +42,10 @@ def test_empty_folder_says_so(tmp_path):
     (tmp_path / "notes.txt").write_text("nothing to colour")
     r = invoke("colorize", str(tmp_path))
     assert r.exit_code == 1
-    assert lines(r) == [f"error: no image, video, DICOM, NIfTI or FITS file tinct can read in {tmp_path}"]
+    assert lines(r) == [
+        f"error: nothing to colorize in {tmp_path}: no image, video, DICOM, NIfTI or FITS file "
+        "(earlier outputs, *_color.*, are left out)"
+    ]
 
 
 def test_options_that_do_not_apply_to_an_image(photo, tmp_path):
@@ -210,4 +213,29 @@ def test_batch_log_has_one_line_per_failure(photo, tmp_path):
         f"failed: {tmp_path / 'b.jpg'}: not an image file (or a format Pillow cannot read): b.jpg",
         f"failed: {tmp_path / 'notes.png'}: not an image file (or a format Pillow cannot read): notes.png",
         "1 done, 0 skipped (output exists), 2 failed",
+    ]
+
+
+def test_dicom_without_the_medical_extra_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.set_pixel_data(np.arange(64, dtype=np.uint8).reshape(8, 8), "MONOCHROME2", 8)
+    src = tmp_path / "scan.dcm"
+    pydicom.dcmwrite(src, ds, enforce_file_format=True)
+    for name in [m for m in sys.modules if m == "pydicom" or m.startswith("pydicom.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as if the extra were not installed
+    r = invoke("colorize", str(src), "--mode", "pseudo", "-o", str(tmp_path / "o"))
+    assert r.exit_code == 1
+    assert lines(r) == [
+        f"failed: {src}: this needs the 'medical' extra (pydicom is not installed): pip install 'tinct[medical]'",
+        "0 done, 0 skipped (output exists), 1 failed",
     ]

@@ -215,7 +215,11 @@ def colorize(
     if len(result.done) == 1 and not result.failed and not result.skipped:
         typer.echo(str(result.done[0]))
     if not (result.done or result.skipped or result.failed):
-        fail(f"no image, video, DICOM, NIfTI or FITS file tinct can read in {', '.join(inputs)}", 1)
+        fail(
+            f"nothing to colorize in {', '.join(inputs)}: no image, video, DICOM, NIfTI or FITS file "
+            f"(earlier outputs, *{files.suffix}.*, are left out)",
+            1,
+        )
     err(result.summary())
     if result.failed:
         raise typer.Exit(1)
