@@ -73,6 +73,7 @@
 
   // ---- the access token (a server started with --token / TINCT_TOKEN) -----------------------
   // Asked for once, on the first 401, kept for this tab only (sessionStorage), sent as a Bearer header.
+  let asking = null;  // one prompt for the requests that meet the 401 together
   async function api(url, init = {}) {
     const send = () => {
       const headers = new Headers(init.headers || {});
@@ -82,11 +83,13 @@
     };
     let res = await send();
     if (res.status === 401) {
-      const token = window.prompt("This tinct server needs an access token (ask whoever runs it):");
+      asking = asking || Promise.resolve(window.prompt("This tinct server needs an access token (ask whoever runs it):"));
+      const token = await asking;
       if (token) {
         sessionStorage.setItem("tinct-token", token.trim());
         res = await send();
       }
+      if (res.status === 401) asking = null;  // a wrong token: ask again next time
     }
     return res;
   }
