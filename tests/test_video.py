@@ -461,3 +461,20 @@ def test_a_video_that_ends_early_fails_unless_accepted(session, colorized, tmp_p
     stats = colorize_video(session, cut, tmp_path / "kept.mp4", progress=False, accept_truncated=True)
     assert stats["truncated"] and stats["frames"] == read and facts(tmp_path / "kept.mp4")["frames"] == read
     assert colorized[1]["truncated"] is False  # a whole file is not
+
+
+def test_output_with_a_suffix_names_the_video_file_and_container(tmp_path):
+    from typer.testing import CliRunner
+
+    from tinct.cli import app
+
+    src = make_video(tmp_path / "film.mp4", n=8, acodec=None)
+    out = tmp_path / "film_out.mkv"
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and r.output.splitlines()[0] == str(out)  # a file, not a folder
+    with av.open(str(out)) as c:
+        assert "matroska" in c.format.name and sum(1 for _ in c.decode(video=0)) == 8
+    r = CliRunner().invoke(app, ["colorize", str(src), "--lut", "magma", "--format", "png", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 1
+    assert f"failed: {src}: --format, --lut do not apply to a video; leave it out for this input" in r.output
