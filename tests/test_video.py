@@ -430,3 +430,51 @@ def test_eval_scores_videos_with_flicker_and_psnr_beside_gray(film, tmp_path):
 
     r = CliRunner().invoke(app, ["eval", str(d / "broken.mp4"), "--out", str(tmp_path / "c")])
     assert r.exit_code == 2 and "no video could be evaluated" in r.output
+
+
+def test_a_video_that_ends_early_fails_unless_accepted(session, colorized, tmp_path):
+    from typer.testing import CliRunner
+
+    from tinct.cli import app
+
+    full = tmp_path / "full.mp4"
+    with av.open(str(full), "w", options={"movflags": "+faststart"}) as out:  # the header first: readable when cut
+        vs = out.add_stream("libx264", rate=FPS, options={"crf": "12"})
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        for i in range(N):
+            f = av.VideoFrame.from_ndarray(scene_frame(i), format="rgb24")
+            f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    assert probe_video(cut).frames == N
+    read = sum(1 for _ in read_frames(cut))  # what tinct decodes before the data ends
+    assert 0 < read < N - 1
+    r = CliRunner().invoke(app, ["colorize", str(cut), "-o", str(tmp_path / "o"), "-q"])
+    assert r.exit_code == 1
+    assert (
+        f"failed: {cut}: cut.mp4: the input ended early: {read} of the {N} frames its header declares were read"
+        in r.output
+    )
+    assert "0 done, 0 skipped (output exists), 1 failed" in r.output and not (tmp_path / "o" / "cut_color.mp4").exists()
+    stats = colorize_video(session, cut, tmp_path / "kept.mp4", progress=False, accept_truncated=True)
+    assert stats["truncated"] and stats["frames"] == read and facts(tmp_path / "kept.mp4")["frames"] == read
+    assert colorized[1]["truncated"] is False  # a whole file is not
+
+
+def test_output_with_a_suffix_names_the_video_file_and_container(tmp_path):
+    from typer.testing import CliRunner
+
+    from tinct.cli import app
+
+    src = make_video(tmp_path / "film.mp4", n=8, acodec=None)
+    out = tmp_path / "film_out.mkv"
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and r.output.splitlines()[0] == str(out)  # a file, not a folder
+    with av.open(str(out)) as c:
+        assert "matroska" in c.format.name and sum(1 for _ in c.decode(video=0)) == 8
+    r = CliRunner().invoke(app, ["colorize", str(src), "--lut", "magma", "--format", "png", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 1
+    assert f"failed: {src}: --format, --lut do not apply to a video; leave it out for this input" in r.output

@@ -18,12 +18,18 @@ from tinct.version import __version__
 
 compat.install()  # the old module paths (tinct.color, tinct.pipeline, ...) stay importable
 
-__all__ = ["Session", "__version__", "colorize", "load_model"]
+__all__ = ["Session", "UnknownModelError", "__version__", "colorize", "list_models", "load_model"]
+_LAZY = ("Session", "UnknownModelError", "colorize", "list_models", "load_model")  # from tinct.api, on first use
 
 
 def __getattr__(name: str):
-    if name in ("colorize", "load_model", "Session"):
+    if name in _LAZY:
         from tinct import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'tinct' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (``dir(tinct)``), lazy ones included."""
+    return sorted({*globals(), *__all__})

@@ -12,6 +12,7 @@ every session colorizes through :meth:`tinct.session.Session.colorize_image` and
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -20,7 +21,7 @@ import torch
 from tinct.backends.hardware import cpu_threads
 from tinct.backends.onnx import onnx_predictor_for
 from tinct.backends.torch import ModelWeightsError, load_network, load_weights, resolve_device
-from tinct.registry import DEFAULT_MODEL, resolve_spec
+from tinct.registry import DEFAULT_MODEL, MODELS, UnknownModelError, resolve_spec
 from tinct.session import METHODS, ColorizedImage, Guidance, Session
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -32,10 +33,13 @@ __all__ = [
     "Guidance",
     "ModelWeightsError",
     "Session",
+    "UnknownModelError",
     "cached_session",
+    "check_arguments",
     "colorize",
     "cpu_threads",
     "load_model",
+    "list_models",
     "load_weights",
     "resolve_device",
 ]
@@ -60,6 +64,7 @@ def load_model(
     CPU and onnxruntime is installed (falling back to torch, with a warning, if the export fails),
     else torch. On the CPU, torch's threads are capped at :func:`tinct.backends.hardware.cpu_threads`.
     """
+    check_arguments(name, device, working_size)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     spec = resolve_spec(name)
@@ -68,6 +73,28 @@ def load_model(
         raise ValueError("the onnx backend runs on the CPU; use --device cpu (or the torch backend on the GPU)")
     model = load_network(spec, dev, **model_options)
     return Session(spec, model, dev, working_size, onnx_predictor_for(spec, model, dev, backend, model_options))
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def check_arguments(name: Any, device: Any, working_size: Any) -> None:
+    """Refuse a model name that is no string, an unknown device and a working size below 1, each with
+    a ValueError saying what to give (before anything is loaded)."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise ValueError(
+            f"model must be a registry name or a .safetensors path, not {name!r}; known: {', '.join(MODELS)}"
+        )
+    if isinstance(device, str) and device not in DEVICES and not device.startswith(("cuda:", "mps:")):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    if working_size is not None and (isinstance(working_size, bool) or not isinstance(working_size, int)
+                                     or working_size < 1):  # fmt: skip
+        raise ValueError(f"working_size must be a positive number of pixels (e.g. 256), not {working_size!r}")
+
+
+def list_models() -> list[str]:
+    """The names of the registry's models, registry order (``tinct models`` shows their scores)."""
+    return list(MODELS)
 
 
 _SESSIONS: dict[tuple[str, str, int | None], Session] = {}

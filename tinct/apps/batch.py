@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinct.io.errors import missing_extra
 from tinct.io.images import (
     FORMAT_BY_EXTENSION,
     IMAGE_EXTENSIONS,
@@ -48,6 +49,9 @@ class Job:
     dst: Path
     medical: bool = False  #: DICOM file/folder, NIfTI or FITS: ``dst`` is an output stem
     video: bool = False  #: a video file: ``dst`` is ``{stem}_color.mp4``
+    #: set by ``process`` when the job covered several input files (a DICOM folder): one output per file
+    outputs: list[Path] | None = None
+    fmt: str | None = None  #: the output format when ``dst`` was named by the user (``-o photo.png``)
     _ahead: Future | None = field(default=None, init=False, repr=False, compare=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _deferred: Future | None = field(default=None, init=False, repr=False, compare=False)
@@ -168,6 +172,8 @@ def default_workers() -> int:
 
 def _failure(e: BaseException) -> str:
     """The one-line message of a failed job (image errors as they are, others with their type)."""
+    if isinstance(e, ModuleNotFoundError):
+        return missing_extra(e)
     return str(e) if isinstance(e, (ImageError, ValueError)) else f"{type(e).__name__}: {e}"
 
 
@@ -182,8 +188,14 @@ def plan_jobs(
     """The jobs to run for ``inputs``, and a BatchResult holding the skipped and failed inputs.
 
     Failed: inputs that match nothing and outputs that would overwrite their input; skipped:
-    existing outputs (unless ``overwrite``). Outputs are named by :func:`plan_output`.
+    existing outputs (unless ``overwrite``). Outputs are named by :func:`plan_output`, except that
+    one image or video with an ``out_dir`` that has a file suffix is written to that file
+    (:func:`output_file`).
     """
+    inputs = list(inputs)
+    out_file = output_file(inputs, out_dir)
+    if out_file is not None:
+        return _plan_single(Path(inputs[0]), out_file, overwrite, fmt)
     result = BatchResult()
     files, missing = expand_inputs(inputs, recursive, suffix)
     result.failed.extend(missing)
@@ -196,6 +208,14 @@ def plan_jobs(
                 result.skipped.append(src)
             else:
                 jobs.append(Job(src, dst, video=True))
+            continue
+        if src.is_dir():  # a DICOM folder: one output folder, every file's outputs named after the file
+            folder = plan_output(src, base, out, "PNG", suffix).parent
+            folder = folder if out is not None else folder / f"{src.name}{suffix}"
+            if not overwrite and _folder_done(src, folder, suffix):
+                result.skipped.append(src)
+            else:
+                jobs.append(Job(src, folder / f"{src.name}{suffix}", medical=True))
             continue
         if _medical_kind(src, scan=False):
             stem = plan_output(src, base, out, "PNG", suffix).parent / f"{medical_stem(src)}{suffix}"
@@ -214,6 +234,56 @@ def plan_jobs(
             continue
         jobs.append(Job(src, dst))
     return jobs, result
+
+
+def output_file(inputs: list[str | Path], out: str | Path | None) -> Path | None:
+    """The output file ``out`` names, or None where it is a folder.
+
+    ``-o`` is a folder, except with one input that is an image or a video file: then an ``out``
+    with a file suffix (``film.mkv``, ``chicago.png``) that is not an existing folder names the output
+    file, and its suffix picks the format or container. DICOM, NIfTI and FITS inputs write several
+    files: for them ``out`` is always a folder.
+    """
+    if out is None or len(inputs) != 1:
+        return None
+    src, out = Path(inputs[0]), Path(out)
+    kind = src.suffix.lower()
+    if not out.suffix or out.is_dir() or not src.is_file() or _medical_kind(src, scan=False):
+        return None
+    return out if kind in IMAGE_EXTENSIONS or kind in VIDEO_EXTENSIONS else None
+
+
+def _plan_single(src: Path, out: Path, overwrite: bool, fmt: str | None) -> tuple[list[Job], BatchResult]:
+    """The one job writing ``src``'s output to the file ``out`` (see :func:`output_file`)."""
+    result = BatchResult()
+    video = src.suffix.lower() in VIDEO_EXTENSIONS
+    f = None if video else FORMAT_BY_EXTENSION.get(out.suffix.lower())
+    if not video and f is None:
+        why = f"-o {out.name}: {out.suffix} is no image format; use .jpg, .png, .tif, .webp or .bmp"
+        result.failed.append((src, why))
+    elif not video and fmt and output_format("PNG", fmt) != f:
+        result.failed.append((src, f"--format {fmt} contradicts -o {out.name}; give one of them"))
+    elif out.resolve() == src.resolve():
+        result.failed.append((src, "output would overwrite the input"))
+    elif out.exists() and not overwrite:
+        result.skipped.append(src)
+    else:
+        return [Job(src, out, video=video, fmt=f)], result
+    return [], result
+
+
+def _folder_done(src: Path, out: Path, suffix: str) -> bool:
+    """True when every DICOM file of the folder ``src`` has an output (``{stem}{suffix}*``) under ``out``."""
+    from tinct.io.medical.dicom import dicom_files
+
+    files = dicom_files(src, lambda p: is_output_name(p, suffix))
+    if not files or not out.is_dir():
+        return False
+    for f in files:
+        where = out / f.parent.relative_to(src)
+        if not any(where.glob(glob.escape(f"{medical_stem(f)}{suffix}") + "*")):
+            return False
+    return True
 
 
 def run_batch(
@@ -278,7 +348,7 @@ def run_jobs(
             if fut is not None:
                 exc = fut.exception()
             if exc is None:
-                result.done.append(job.dst)
+                result.done.extend(job.outputs if job.outputs is not None else [job.dst])
                 continue
             msg = _failure(exc)
             result.failed.append((job.src, msg))
@@ -296,20 +366,23 @@ def run_jobs(
             start_prefetch(i + workers)
             job._pool = pool
             try:
-                process(job, "PNG" if (job.medical or job.video) else guess_format(job.src, fmt))
+                process(job, job.fmt or ("PNG" if (job.medical or job.video) else guess_format(job.src, fmt)))
                 pending.append((job, job._deferred, None))
             except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
                 pending.append((job, None, e))
             job._ahead = None  # free the decoded image
             record(block=sum(f is not None for _, f, _ in pending) > workers)
-        while pending:
-            record(block=True)
+    except KeyboardInterrupt as e:
+        e.batch_result = result  # type: ignore[attr-defined]  # what was finished, for the message
+        raise
     finally:
         if pool is not None:  # interrupted: no new decodes, but the writes handed over finish
             for job in jobs:
                 if job._ahead is not None:
                     job._ahead.cancel()
             pool.shutdown(wait=True)
+        while pending and all(f is None or f.done() for _, f, _ in pending):  # all, or what finished
+            record(block=True)
     return result
 
 

@@ -10,14 +10,17 @@ entry point for the command line; the server uses :func:`colorize_frames` on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tinct.classical.lut import DEFAULT_LUT
 from tinct.io.images import LoadedImage
 from tinct.io.medical.anonymize import anonymous_stem
-from tinct.io.medical.image import MedicalImage
+from tinct.io.medical.image import MedicalImage, SourcePart
+from tinct.io.medical.kinds import medical_stem
 from tinct.io.medical.read import read_medical
 from tinct.io.medical.windowing import WindowSpec, parse_window
 from tinct.io.medical.writers import medical_note, write_frames, write_nifti_rgb, write_secondary_capture
@@ -86,6 +89,16 @@ def colorize_medical_uncertainty(session: Session, image: MedicalImage) -> tuple
 
 
 def colorize_medical_file(
+    session: Session | None, src: str | Path, out_dir: str | Path | None = None, **options: Any
+) -> list[Path]:
+    """Colorize a DICOM file or folder, a NIfTI or a FITS file; returns the paths written, all input files
+    together. ``options``: the keyword options of :func:`colorize_medical_inputs` (``window``, ``axis``,
+    ``mode``, ``lut``, ``fmt``, ``anonymize``, ``stretch``, ``dicom_out``, ``nifti_out``, ``max_pixels``,
+    ``uncertainty``), which gives the paths per input file."""
+    return [p for _, written in colorize_medical_inputs(session, src, out_dir, **options) for p in written]
+
+
+def colorize_medical_inputs(
     session: Session | None,
     src: str | Path,
     out_dir: str | Path | None = None,
@@ -101,25 +114,28 @@ def colorize_medical_file(
     nifti_out: bool = True,
     max_pixels: int | None = None,
     uncertainty: bool = False,
-) -> list[Path]:
-    """Colorize a DICOM file or folder, a NIfTI or a FITS file; returns the paths written.
+    skip: Callable[[Path], bool] | None = None,
+) -> list[tuple[Path, list[Path]]]:
+    """Colorize a DICOM file or folder, a NIfTI or a FITS file -> [(input file, the paths written for it)].
 
-    Outputs go to ``out_dir`` (default: beside ``src``) as ``{stem}_color.png`` for one frame or
-    ``{stem}_color_0001.png``... per frame/slice (``fmt`` png or tif), plus ``{stem}_color.dcm`` (a
-    Secondary Capture, :func:`~tinct.io.medical.writers.write_secondary_capture`, unless
-    ``dicom_out`` is False) for DICOM and ``{stem}_color.nii.gz`` (RGB NIfTI,
-    :func:`~tinct.io.medical.writers.write_nifti_rgb`, unless ``nifti_out`` is False) for NIfTI. A
-    DICOM folder with several series gives one set per series, with stems ``{folder}_seriesNN``.
-    Every output names the mode and says the colour was added by software. ``window``: "auto",
-    "full" or (center, width) (a "C,W" string is accepted); ``axis``: NIfTI slicing axis;
-    ``stretch``: FITS stretch; ``mode``/``lut``: see :func:`colorize_frames`.
+    Every input file gets outputs named after its own stem, in ``out_dir`` (default: beside ``src``;
+    a DICOM folder's files keep their sub-folder under ``out_dir``, default ``{folder}_color/`` beside
+    the folder): ``{stem}_color.png`` for one frame or ``{stem}_color_0001.png``... per frame/slice
+    (``fmt`` png or tif), plus ``{stem}_color.dcm`` (a Secondary Capture,
+    :func:`~tinct.io.medical.writers.write_secondary_capture`, unless ``dicom_out`` is False) for
+    DICOM and ``{stem}_color.nii.gz`` (RGB NIfTI, :func:`~tinct.io.medical.writers.write_nifti_rgb`,
+    unless ``nifti_out`` is False) for NIfTI. The files of one DICOM series (distinct instances of
+    one geometry, :func:`~tinct.io.medical.dicom.dicom_series`) are windowed together, so their
+    slices are consistent, and still written file by file. ``skip``: files of a folder to leave out
+    (earlier outputs). Every output names the mode and says the colour was added by software.
+    ``window``: "auto", "full" or (center, width) (a "C,W" string is accepted); ``axis``: NIfTI
+    slicing axis; ``stretch``: FITS stretch; ``mode``/``lut``: see :func:`colorize_frames`.
 
     ``anonymize``: basic-profile de-identification of the Secondary Capture, free-text fields and
     extensions dropped from the RGB NIfTI, and **neutral file names**: the stem is
     :func:`~tinct.io.medical.anonymize.anonymous_stem` of the new SOP Instance UID (``anon-`` + 16
-    hex digits; a random one for NIfTI and FITS) instead of the input's file or folder name, which
-    may name the patient. No mapping from inputs to these names is written here (the caller may
-    keep one: the paths are returned per input).
+    hex digits; a random one for NIfTI and FITS) instead of the input's file name, which may name
+    the patient (the caller may keep a mapping: the paths are returned per input).
 
     ``uncertainty``: also write the model's uncertainty map per frame/slice (realistic mode with a
     classification model only; :mod:`tinct.io.uncertainty`): ``{stem}_uncertainty.png`` or
@@ -133,28 +149,33 @@ def colorize_medical_file(
     check_mode(mode, session, uncertainty)
     window = parse_window(window)
     src = Path(src)
-    out_dir = Path(out_dir) if out_dir is not None else src.parent
+    folder = src.is_dir()
+    if out_dir is None:
+        out_dir = src.parent / f"{src.name}_color" if folder else src.parent
+    out_dir = Path(out_dir)
     detail = session.name if mode == "realistic" else Path(str(lut)).name  # type: ignore[union-attr]
-    written: list[Path] = []
-    for stem, image in read_medical(src, window=window, axis=axis, stretch=stretch, max_pixels=max_pixels):
-        sc_uid = _new_uid() if image.kind == "dicom" and dicom_out else None
-        if anonymize:
-            stem = anonymous_stem(sc_uid)
+    results: list[tuple[Path, list[Path]]] = []
+    for stem, image in read_medical(src, window=window, axis=axis, stretch=stretch, max_pixels=max_pixels, skip=skip):
         rgb, maps = colorize_frames(session, image, mode, lut, uncertainty)
-        if maps is not None:
-            written += write_uncertainty(maps, stem, out_dir, uncertainty_note(detail))
-        written += _write_colour(rgb, image, out_dir, stem, mode, detail, fmt, anonymize, sc_uid, nifti_out)
-    return written
+        pieces = image.split() if folder else []
+        if not pieces:
+            pieces = [(SourcePart(src, len(image.frames), image.dataset), image)]
+        i = 0
+        for part, piece in pieces:
+            n = len(piece.frames)
+            name = medical_stem(part.path) if folder else stem
+            where = out_dir / part.path.parent.relative_to(src) if folder else out_dir
+            piece_maps = maps[i : i + n] if maps is not None else None
+            written = _write_piece(rgb[i : i + n], piece_maps, piece, where, name, mode, detail, fmt, anonymize,
+                                   dicom_out, nifti_out)  # fmt: skip
+            results.append((part.path, written))
+            i += n
+    return results
 
 
-def _new_uid() -> str:
-    from pydicom.uid import generate_uid
-
-    return generate_uid()
-
-
-def _write_colour(
+def _write_piece(
     rgb: list[np.ndarray],
+    maps: list[np.ndarray] | None,
     image: MedicalImage,
     out_dir: Path,
     stem: str,
@@ -162,12 +183,19 @@ def _write_colour(
     detail: str,
     fmt: str,
     anonymize: bool,
-    sc_uid: str | None,
+    dicom_out: bool,
     nifti_out: bool,
 ) -> list[Path]:
-    """The colour outputs of one image: frames, plus a Secondary Capture (``sc_uid`` set) or an RGB NIfTI."""
+    """The outputs of one input file: uncertainty maps (``maps``), its frames, plus a Secondary Capture
+    (DICOM, with ``dicom_out``) or an RGB NIfTI (NIfTI, with ``nifti_out``)."""
+    sc_uid = _new_uid() if image.kind == "dicom" and dicom_out else None
+    if anonymize:
+        stem = anonymous_stem(sc_uid)
+    written: list[Path] = []
+    if maps is not None:
+        written += write_uncertainty(maps, stem, out_dir, uncertainty_note(detail))
     note = medical_note(mode, detail)
-    written = write_frames(rgb, out_dir / f"{stem}_color", fmt, note=note)
+    written += write_frames(rgb, out_dir / f"{stem}_color", fmt, note=note)
     if sc_uid is not None:
         assert image.dataset is not None
         sc = out_dir / f"{stem}_color.dcm"
@@ -182,9 +210,15 @@ def _write_colour(
                 note=note,
                 sources=image.sources,
                 sop_instance_uid=sc_uid,
-            )
+            )  # fmt: skip
         )
     if image.kind == "nifti" and nifti_out:
         short = medical_note(mode, detail, short=True)
         written.append(write_nifti_rgb(rgb, image, out_dir / f"{stem}_color.nii.gz", short, anonymize))
     return written
+
+
+def _new_uid() -> str:
+    from pydicom.uid import generate_uid
+
+    return generate_uid()

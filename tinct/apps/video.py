@@ -225,6 +225,20 @@ def _check_arguments(src: Path, dst: Path, start: float | None, end: float | Non
         raise ValueError(f"output must be one of {', '.join(MUXERS)}, not {dst.name}")
 
 
+def _ended_early(src: Path, work: Path, metas: list[dict[str, Any]], declared: int, accept: bool) -> bool:
+    """True when fewer frames were read than the header ``declared`` (beyond one frame or 1 %); without
+    ``accept``, that is an ImageError with both counts, and the work folder is removed (nothing written)."""
+    read = int(sum(int(m["frames"]) for m in metas))
+    early = bool(declared) and read < declared - max(1, declared // 100)
+    if early and not accept:
+        shutil.rmtree(work, ignore_errors=True)
+        raise ImageError(
+            f"{src.name}: the input ended early: {read} of the {declared} frames its header declares were read "
+            "(truncated file?); nothing written; rerun with --accept-truncated to keep what was read"
+        )
+    return early
+
+
 def colorize_video(
     session: Session,
     src: str | Path,
@@ -242,6 +256,7 @@ def colorize_video(
     reference: str | Path | np.ndarray | None = None,
     reference_weight: float = 0.5,
     stabilizer: TemporalStabilizer | None = None,
+    accept_truncated: bool = False,
 ) -> dict[str, Any]:
     """Colorize the video ``src`` into ``dst`` (H.264 in mp4 by default); returns statistics.
 
@@ -258,8 +273,12 @@ def colorize_video(
     * ``reference``: a colour image (path or RGB array) whose Reinhard colour statistics are
       mixed into every frame's prediction with ``reference_weight``.
 
-    Raises ImageError for an unreadable source (one line) or an empty [start, end) range, and
-    ValueError for bad arguments. The statistics: frames, frames_computed, chunks,
+    A source that ends early (fewer frames read than its header declares, beyond one frame or 1 %:
+    a truncated file) is an ImageError saying both counts, and nothing is written, unless
+    ``accept_truncated``: then the frames read are kept (``stats["truncated"]`` says so).
+
+    Raises ImageError for an unreadable source (one line), a truncated one, or an empty [start, end)
+    range, and ValueError for bad arguments. The statistics: frames, frames_computed, chunks,
     chunks_reused, cuts, audio ("copy", "aac" or None), seconds, fps (frames computed per second),
     width, height, rate, dst.
     """
@@ -321,6 +340,7 @@ def colorize_video(
     if not metas:
         shutil.rmtree(work, ignore_errors=True)
         raise ImageError(f"no video frames in {src.name}" + (" in the selected range" if start or end else ""))
+    truncated = _ended_early(src, work, metas, info.expected_frames(start, end), accept_truncated)
     tb = info.time_base
     t0 = float(origin * tb)  # the output's zero, on the source's timeline
     hi = None if end is None else float(int(metas[-1]["last_pts"]) * tb + 1 / info.rate)
@@ -329,7 +349,7 @@ def colorize_video(
     seconds = time.perf_counter() - t_begin
     total = int(sum(int(m["frames"]) for m in metas))
     stats = {"frames": total, "frames_computed": total - done, "chunks": len(metas), "chunks_reused": reused}
-    stats.update(cuts=stab.cuts if stab else 0, audio=audio, seconds=seconds)
+    stats.update(cuts=stab.cuts if stab else 0, audio=audio, seconds=seconds, truncated=truncated)
     stats["fps"] = (total - done) / seconds if seconds > 0 else 0.0
     stats.update(width=info.width, height=info.height, rate=float(info.rate), dst=str(dst))
     return stats

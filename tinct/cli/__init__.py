@@ -8,16 +8,16 @@ this package imports typer, not torch: ``tinct --version`` and ``tinct --help`` 
 from __future__ import annotations
 
 from tinct.cli import colorize, dataset, demo, evaluate, export, models, serve, train
-from tinct.cli.app import app
+from tinct.cli.app import app, guarded
 
-app.command()(colorize.colorize)
-app.command("colorize-dataset")(dataset.colorize_dataset)
-app.command()(export.export)
-app.command()(models.models)
-app.command("eval")(evaluate.eval_)
-app.command()(serve.serve)
-app.command()(demo.demo)
-app.command()(train.train)
+app.command()(guarded(colorize.colorize))
+app.command("colorize-dataset")(guarded(dataset.colorize_dataset))
+app.command()(guarded(export.export))
+app.command()(guarded(models.models))
+app.command("eval")(guarded(evaluate.eval_))
+app.command()(guarded(serve.serve))
+app.command()(guarded(demo.demo))
+app.command()(guarded(train.train))
 
 
 def run() -> None:

@@ -4,6 +4,8 @@ answer at once."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -28,6 +30,44 @@ def fail(msg: str, code: int = 2) -> NoReturn:
     """Print ``error: msg`` on stderr and exit with ``code`` (2: a usage error)."""
     err(f"error: {msg}")
     raise typer.Exit(code)
+
+
+def interrupted(e: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: say how many inputs were finished (a batch attaches its result) and exit 130."""
+    result = getattr(e, "batch_result", None)
+    done = len(result.done) if result is not None else 0
+    err(f"interrupted: {done} done, rerun to resume")
+    raise typer.Exit(130)
+
+
+_CLICK_EXITS = ("Exit", "Abort", "ClickException")  # by name: typer may bundle its own click
+
+
+def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with every error as one line: ``error: ...`` on stderr and exit 1 (a missing
+    optional package names its extra), Ctrl-C as :func:`interrupted` (exit 130). With ``--debug``
+    (where the command has it) the traceback is shown instead."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            interrupted(e)
+        except ModuleNotFoundError as e:
+            if kwargs.get("debug"):
+                raise
+            from tinct.io.errors import missing_extra
+
+            fail(missing_extra(e), 1)
+        except Exception as e:  # noqa: BLE001 - a sentence, not a traceback
+            if kwargs.get("debug") or any(c.__name__ in _CLICK_EXITS for c in type(e).__mro__):
+                raise  # typer's and click's own exits and usage errors
+            from tinct.io.errors import one_line
+
+            fail(f"{one_line(e)} (rerun with --debug for details)" if "debug" in kwargs else one_line(e), 1)
+
+    return run
 
 
 def _version(value: bool) -> None:

@@ -27,6 +27,7 @@ class Colorizing:
     uncertainty: bool
     quiet: bool
     medical_model: Any = None  #: loads the medical default model, when one is needed (None: use ``session``)
+    guide_lut: str | None = None  #: --lut as the user gave it (None: not given)
     _medical_session: Any = field(default=None, init=False)
 
     def medical_session(self) -> Any:
@@ -43,12 +44,33 @@ class Colorizing:
 
         return None if job.medical or job.video else read_image(job.src, max_pixels=self.files.max_pixels)
 
+    def not_applying(self, job) -> list[str]:
+        """The options given that do nothing for ``job``'s kind of input (each is an error)."""
+        m, v, g = self.medical, self.video, self.guidance
+        given = {
+            "--window": m.window != "auto", "--axis": m.axis != 2, "--stretch": m.stretch != "linear",
+            "--mode": m.mode != "realistic", "--anonymize": m.anonymize, "--start": v.start is not None,
+            "--end": v.end is not None, "--crf": v.crf != 18, "--no-stabilize": not v.stabilize,
+            "--accept-truncated": v.accept_truncated,
+            "--format": self.files.fmt is not None, "--hints": bool(g.hints), "--scribbles": g.scribbles is not None,
+            "--lut": self.guide_lut is not None, "--uncertainty": self.uncertainty,
+            "--reference": self.reference is not None,
+        }  # fmt: skip
+        if job.video:
+            applies = {"--start", "--end", "--crf", "--no-stabilize", "--reference", "--accept-truncated"}
+        elif job.medical:
+            applies = {"--window", "--axis", "--stretch", "--mode", "--anonymize", "--lut", "--uncertainty"}
+        else:
+            applies = {"--format", "--hints", "--scribbles", "--lut", "--uncertainty", "--reference"}
+        return [opt for opt, on in given.items() if on and opt not in applies]
+
     def process(self, job, fmt: str) -> None:
         """Colorize one job; what it raises is that job's one-line failure."""
-        if self.guidance.hints and (job.video or job.medical):
-            raise ValueError("--hints apply to still images only, not to videos, DICOM, NIfTI or FITS")
-        if self.uncertainty and job.video:
-            raise ValueError("--uncertainty applies to images, DICOM, NIfTI and FITS, not to videos")
+        wrong = self.not_applying(job)
+        if wrong:
+            kind = "a video" if job.video else "a DICOM, NIfTI or FITS input" if job.medical else "an image"
+            raise ValueError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to {kind}; "
+                             "leave it out for this input")  # fmt: skip
         if job.video:
             self._video(job)
         elif job.medical:
@@ -80,15 +102,17 @@ class Colorizing:
             end=v.end,
             crf=v.crf,
             stabilize=v.stabilize,
-            progress=not self.quiet,
+            progress=not self.quiet and sys.stderr.isatty(),
             reference=self.reference,
+            accept_truncated=v.accept_truncated,
         )
 
     def _medical(self, job) -> None:
-        from tinct.apps.medical import colorize_medical_file
+        from tinct.apps.batch import is_output_name
+        from tinct.apps.medical import colorize_medical_inputs
 
         m = self.medical
-        written = colorize_medical_file(
+        per_input = colorize_medical_inputs(
             self.medical_session() if m.mode == "realistic" else None,
             job.src,
             job.dst.parent,
@@ -100,8 +124,14 @@ class Colorizing:
             stretch=m.stretch,
             max_pixels=self.files.max_pixels,
             uncertainty=self.uncertainty,
+            skip=lambda p: is_output_name(p, self.files.suffix),
         )
-        job.dst = next((p for p in written if "_color" in p.name), job.dst)  # reported: a real output
+        written = [p for _, paths in per_input for p in paths]
+        # reported: a real output per input file (a DICOM folder counts its files)
+        firsts = [next((p for p in paths if "_color" in p.name), paths[0]) for _, paths in per_input if paths]
+        job.dst = firsts[0] if firsts else job.dst
+        if job.src.is_dir():
+            job.outputs = firsts
         if m.anonymize_map is not None:
             import csv
 
@@ -135,9 +165,8 @@ def colorize(
     uncertainty: Annotated[
         bool,
         typer.Option(
-            help="Also write {stem}_uncertainty.png (per frame/slice for medical inputs): a 16-bit gray map of "
-            "the normalised entropy of the model's colour distribution, 0 certain, 65535 uniform. "
-            "Classification models only (e.g. lite); not with --scribbles/--reference/--lut/--mode pseudo."
+            help="Also write {stem}_uncertainty.png (per frame/slice for scans): 16-bit gray, the normalised "
+            "entropy of the model's colours, 0 certain. Classification models only (e.g. lite), no guidance."
         ),
     ] = False,
     video: VideoOptions = VideoOptions(),
@@ -153,6 +182,7 @@ def colorize(
 
     if not files.suffix and output is None:
         fail("an empty --suffix needs an --output folder (inputs are never overwritten)")
+    _check_format(files.fmt)
     session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend)
     guidance, lut = _guidance(session, guide, medical, uncertainty)
 
@@ -162,16 +192,16 @@ def colorize(
     explicit = model is not None or uncertainty  # else medical inputs get the medical default model
     run = Colorizing(
         session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
-        None if explicit else medical_model,
+        None if explicit else medical_model, guide.lut,
     )  # fmt: skip
 
     def on_error(path: Path, msg: str, tb: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb}" if debug and tb else ""), file=sys.stderr)
+        tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb.rstrip()}" if debug and tb else ""), file=sys.stderr)
 
     def progress(jobs):
-        if quiet or len(jobs) <= 1:
+        if quiet or len(jobs) <= 1 or not sys.stderr.isatty():  # a log gets the failure lines only
             return jobs
         from tqdm import tqdm
 
@@ -184,9 +214,27 @@ def colorize(
     )  # fmt: skip
     if len(result.done) == 1 and not result.failed and not result.skipped:
         typer.echo(str(result.done[0]))
+    if not (result.done or result.skipped or result.failed):
+        fail(
+            f"nothing to colorize in {', '.join(inputs)}: no image, video, DICOM, NIfTI or FITS file "
+            f"(earlier outputs, *{files.suffix}.*, are left out)",
+            1,
+        )
     err(result.summary())
     if result.failed:
         raise typer.Exit(1)
+
+
+def _check_format(fmt: str | None) -> None:
+    """Exit 2 with one line for an unknown ``--format``, before any file is read."""
+    from tinct.io.errors import ImageError
+    from tinct.io.images import output_format
+
+    if fmt is not None:
+        try:
+            output_format("PNG", fmt)
+        except ImageError:
+            fail(f"--format {fmt}: not an output format; use one of jpg, png, tif, webp, bmp")
 
 
 def _guidance(session: Any, guide: GuidanceOptions, medical: MedicalOptions, uncertainty: bool) -> tuple[Any, Any]:

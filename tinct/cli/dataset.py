@@ -32,7 +32,7 @@ def colorize_dataset(
     files: FileOptions = FileOptions(),
 ) -> None:
     """Colorize a dataset on Ray (this machine, or the cluster in RAY_ADDRESS); same naming,
-    skipping and failure lines as `colorize`. Needs `pip install 'tinct[cluster]'`. Exit code 1 if any failed."""
+    skipping and failure lines as `colorize`. Needs `pip install 'tinct\\[cluster]'`. Exit code 1 if any failed."""
     items = list(inputs or [])
     if from_list is not None:
         items += [ln.strip() for ln in from_list.read_text().splitlines() if ln.strip()]

@@ -1,44 +1,78 @@
-"""``tinct models``: the registry (:mod:`tinct.registry`) as a table or JSON."""
+"""``tinct models``: the registry (:mod:`tinct.registry`) as a table, JSON or CSV.
+
+On a terminal: a table that fits 80 columns (descriptions in ``--format json|csv``). Piped, or with
+``--format json|csv``: full, machine-readable rows (CSV by default when piped), never cut.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any, Optional
 
 import typer
 
+FORMATS = ("table", "json", "csv")
+TITLE = "tinct models (scores on tinct's validation set of photos; * default)"
+
 
 def models(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    fmt: Annotated[
+        Optional[str],
+        typer.Option("--format", help="table, json or csv (default: table on a terminal, csv when piped)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """List the models in the registry, with weights size and validation scores."""
-    import json
-
+    from tinct.cli.app import fail
     from tinct.registry import model_rows
 
+    fmt = "json" if as_json else (fmt or ("table" if sys.stdout.isatty() else "csv")).lower()
+    if fmt not in FORMATS:
+        fail(f"--format {fmt}: use table, json or csv")
     rows = model_rows()
-    if as_json:
+    if fmt == "json":
+        import json
+
         typer.echo(json.dumps(rows, indent=2))
-        return
+    elif fmt == "csv":
+        typer.echo(rows_csv(rows), nl=False)
+    else:
+        typer.echo(rows_table(rows), nl=False)
+
+
+def rows_csv(rows: list[dict[str, Any]]) -> str:
+    """Every field of every row, as CSV with a header line (full names and numbers)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def rows_table(rows: list[dict[str, Any]], width: int = 80) -> str:
+    """The rows as a text table at most ``width`` columns wide (no description; never wraps a name)."""
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="tinct models (scores: ../shared/data/val, see docs/MODELS.md)")
-    for col in ("name", "params", "weights", "size", "val PSNR", "gain vs gray", "colourfulness", "description"):
-        t.add_column(col)
-
-    def fmt(v, spec="{:.2f}"):
+    def num(v: Any, spec: str = "{:.2f}") -> str:
         return "-" if v is None else spec.format(v)
 
+    t = Table(title=TITLE, title_justify="left")
+    for col in ("name", "params", "weights", "size", "PSNR", "gain", "colour"):
+        t.add_column(col, no_wrap=True, justify="left" if col == "name" else "right")
     for r in rows:
         t.add_row(
             r["name"] + (" *" if r["default"] else ""),
-            fmt(r["parameters"], "{:,}"),
-            fmt(r["weights_bytes"] and r["weights_bytes"] / 1e6, "{:.1f} MB") if r["weights_bytes"] else "missing",
+            num(r["parameters"], "{:,}"),
+            num(r["weights_bytes"] / 1e6, "{:.1f} MB") if r["weights_bytes"] else "missing",
             str(r["working_size"]),
-            fmt(r["val_psnr"]),
-            fmt(r["val_psnr_gain"], "{:+.2f} dB"),
-            fmt(r["val_colourfulness_ratio"]),
-            r["description"],
+            num(r["val_psnr"]),
+            num(r["val_psnr_gain"], "{:+.2f} dB"),
+            num(r["val_colourfulness_ratio"]),
         )
-    Console().print(t)
-    typer.echo("* default model", err=True)
+    console = Console(width=width, record=True, file=__import__("io").StringIO(), color_system=None)
+    console.print(t)
+    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, ClassVar, Optional
 
 import typer
 
@@ -35,6 +35,7 @@ def grouped(command: Callable[..., Any]) -> Callable[..., Any]:
             groups[p.name] = kind
             fields = typing.get_type_hints(kind, include_extras=True)
             for f in dataclasses.fields(kind):
+                _in_panel(fields[f.name], getattr(kind, "panel", None))
                 params.append(
                     inspect.Parameter(f.name, p.POSITIONAL_OR_KEYWORD, default=f.default, annotation=fields[f.name])
                 )
@@ -52,9 +53,18 @@ def grouped(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _in_panel(annotation: Any, panel: str | None) -> None:
+    """Show the typer option in ``annotation`` under the ``--help`` panel ``panel`` (a group's ``panel``)."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if panel and hasattr(meta, "rich_help_panel") and meta.rich_help_panel is None:
+            meta.rich_help_panel = panel
+
+
 @dataclass
 class FileOptions:
     """Which files, and how outputs are named and written: ``colorize`` and ``colorize-dataset`` alike."""
+
+    panel: ClassVar[str] = "Input and output"
 
     size: Annotated[Optional[int], typer.Option(help="Working size (short side the model sees).")] = None
     recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Descend into sub-folders.")] = False
@@ -69,6 +79,8 @@ class FileOptions:
 class GuidanceOptions:
     """User guidance of still images: colour from scribbles, a reference or a LUT, or hints to a hint model."""
 
+    panel: ClassVar[str] = "Guidance (still images)"
+
     scribbles: Annotated[
         Optional[Path], typer.Option(help="Colour strokes over the image (same size) to propagate (Levin et al.).")
     ] = None
@@ -82,7 +94,7 @@ class GuidanceOptions:
         Optional[Path],
         typer.Option(
             help='Colour points for a hint model: a JSON list of {"x": .., "y": .., "color": "#rrggbb"} '
-            'or [x, y, "#rrggbb"], in input pixels.'
+            'or \\[x, y, "#rrggbb"], in input pixels.'  # \\[: rich markup would swallow [...]
         ),
     ] = None
 
@@ -90,6 +102,8 @@ class GuidanceOptions:
 @dataclass
 class MedicalOptions:
     """DICOM, NIfTI and FITS inputs: windowing, slicing, colour mode, de-identification."""
+
+    panel: ClassVar[str] = "Medical (DICOM, NIfTI, FITS)"
 
     window: Annotated[str, typer.Option(help="Medical: DICOM/NIfTI window: auto, full or CENTER,WIDTH.")] = "auto"
     axis: Annotated[int, typer.Option(help="Medical: NIfTI slicing axis.")] = 2
@@ -99,16 +113,15 @@ class MedicalOptions:
     anonymize: Annotated[
         bool,
         typer.Option(
-            help="Medical: de-identify outputs (DICOM basic profile) and give them neutral names, "
-            "anon-<16 hex>_color.* (a hash of the new SOP Instance UID, random for NIfTI/FITS), never the input's "
-            "file name, which may name the patient. No input-to-output list is kept unless --anonymize-map is given."
+            help="Medical: de-identify outputs (DICOM basic profile), named anon-<16 hex>_color.*, never "
+            "after the input (which may name the patient); --anonymize-map keeps the list."
         ),
     ] = False
     anonymize_map: Annotated[
         Optional[Path],
         typer.Option(
-            help="With --anonymize: append 'input,output' CSV lines to this file. It links outputs to the "
-            "input names: keep it private."
+            help="With --anonymize: append 'input,output' CSV lines here (it links outputs to patients: "
+            "keep it private)."
         ),
     ] = None
     stretch: Annotated[str, typer.Option(help="FITS stretch: linear, asinh or log.")] = "linear"
@@ -118,7 +131,12 @@ class MedicalOptions:
 class VideoOptions:
     """Video inputs: the part to colorize, the encoder's quality, temporal stabilisation."""
 
+    panel: ClassVar[str] = "Video"
+
     start: Annotated[Optional[float], typer.Option(help="Video: start at this second.")] = None
     end: Annotated[Optional[float], typer.Option(help="Video: stop at this second.")] = None
     crf: Annotated[int, typer.Option(min=0, max=51, help="Video: H.264 quality (lower is better).")] = 18
     stabilize: Annotated[bool, typer.Option(help="Video: smooth colour along motion (no flicker).")] = True
+    accept_truncated: Annotated[
+        bool, typer.Option(help="Video: keep the frames of an input that ends early (default: it fails).")
+    ] = False

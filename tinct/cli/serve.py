@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,6 +19,15 @@ def serve(
     timeout: Annotated[float, typer.Option(help="Per-request time limit, seconds.")] = 60.0,
     max_body_mb: Annotated[float, typer.Option(help="Largest upload, MB.")] = 25.0,
     max_pixels: Annotated[int, typer.Option(help="Largest image, pixels (bomb guard).")] = 40_000_000,
+    token: Annotated[
+        Optional[str],
+        typer.Option(
+            envvar="TINCT_TOKEN",
+            show_envvar=True,
+            help="Access token every API call must send (Authorization: Bearer ...); the page asks for it once. "
+            "Prefer the environment variable: a command line is visible to other users.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web page and the REST API (FastAPI + uvicorn)."""
     try:
@@ -35,4 +44,5 @@ def serve(
         timeout_s=timeout,
         max_body_bytes=int(max_body_mb * 2**20),
         max_pixels=max_pixels,
+        token=token,
     )

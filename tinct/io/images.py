@@ -212,7 +212,7 @@ def image_from_array(a: np.ndarray) -> LoadedImage:
 
     uint8 and uint16 are taken as they are; floats are [0, 1] (NaN as 0) and become uint16 (alpha:
     uint8). A uint16 alpha becomes uint8 (:func:`tinct.core.pixels.to_uint8`). ValueError for other
-    shapes or dtypes.
+    shapes or dtypes, and for an array without pixels (a zero in its shape).
     """
     alpha = None
     if a.ndim == 3 and a.shape[2] in (2, 4):
@@ -221,6 +221,8 @@ def image_from_array(a: np.ndarray) -> LoadedImage:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
         raise ValueError(f"expected an H x W, H x W x 1/2/3/4 array, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"the array has no pixels (shape {a.shape}); give an image of at least 1 x 1")
     if a.dtype not in (np.uint8, np.uint16):
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")

@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tinct.registry import DEFAULT_MODEL, model_rows
 from tinct.server.forms import colorize_upload, require_multipart
-from tinct.server.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from tinct.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, TokenMiddleware
+from tinct.server.schema import exact_openapi
 from tinct.server.service import MEDIA_TYPES, MIN_WORKING_SIZE, OUTPUT_FORMATS, Limits, Service, log
 from tinct.version import __version__
 
@@ -44,6 +45,7 @@ def create_app(
     queue_size: int = 8,
     threads: int = 1,
     max_working_size: int = 1024,
+    token: str | None = None,
 ) -> FastAPI:
     """The tinct web app (FastAPI). ``model`` is the default model (an unknown name raises
     :class:`tinct.registry.UnknownModelError`); ``device`` is passed to ``tinct.load_model``.
@@ -53,7 +55,9 @@ def create_app(
     ``queue_size`` colorize requests admitted at once, running or waiting (then 503 +
     Retry-After); ``threads`` worker threads colorizing at once in this process (inference on one
     model is serialised by its session lock, so more threads only overlap decoding and encoding);
-    ``max_working_size`` the largest ``size`` a client may ask for (422 above it).
+    ``max_working_size`` the largest ``size`` a client may ask for (422 above it). ``token``: an
+    access token every API call must send (``Authorization: Bearer <token>``; 401 without it,
+    :class:`~tinct.server.middleware.TokenMiddleware`); the page asks for it once, ``/healthz`` stays open.
 
     The default model starts loading when the app starts (lifespan); ``/readyz`` answers 200 once
     it is loaded. ``app.state.service`` is the :class:`Service` (tests use its queue).
@@ -79,11 +83,14 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    if token:
+        app.add_middleware(TokenMiddleware, token=token)
     app.add_middleware(AccessLogMiddleware)  # added last: outermost, so it logs the 413s too
     _add_error_handlers(app)
     _add_colorize_routes(app)
     _add_info_routes(app, service, limits)
     _add_page_routes(app)
+    app.openapi = exact_openapi(app, limits)  # type: ignore[method-assign]
     return app
 
 
@@ -165,6 +172,7 @@ def _add_info_routes(app: FastAPI, service: Service, limits: Limits) -> None:
             "default_model": service.model,
             "output_formats": sorted({k for k in OUTPUT_FORMATS if k != "jpeg"}),
             "min_working_size": MIN_WORKING_SIZE,
+            "medical": medical_available(),
             **asdict(limits),
         }
 
@@ -183,6 +191,14 @@ def _add_info_routes(app: FastAPI, service: Service, limits: Limits) -> None:
             return JSONResponse({"status": "ready", "model": service.model})
         body = {"status": "error", "error": service.load_error} if service.load_error else {"status": "loading"}
         return JSONResponse({**body, "model": service.model}, 503, headers={"Retry-After": "1"})
+
+
+def medical_available() -> bool:
+    """True when the 'medical' extra is installed (pydicom, nibabel, astropy): the page offers DICOM,
+    NIfTI and FITS only then, and says how to enable them otherwise."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("pydicom", "nibabel", "astropy"))
 
 
 def _add_page_routes(app: FastAPI) -> None:
@@ -245,8 +261,12 @@ def run_server(
 
     options = {"model": model, "device": device, **limits}
     app = create_app(**options)  # validates the options (and the model name) in this process
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: reachable from other machines; tinct has no authentication", host)
+    if host not in ("127.0.0.1", "localhost", "::1") and not options.get("token"):
+        log.warning(
+            "listening on %s: reachable from other machines and serving anyone; set an access token with --token "
+            "or TINCT_TOKEN",
+            host,
+        )
     common: dict[str, Any] = {
         "host": host,
         "port": port,

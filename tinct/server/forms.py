@@ -4,6 +4,7 @@ errors), then handed to the :class:`~tinct.server.service.Service`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import File, Form, HTTPException, Request, UploadFile
@@ -31,6 +32,10 @@ from tinct.server.service import (
 )
 from tinct.session import METHODS
 
+#: the fields of the colorize form (the multipart names); any other field or query parameter is a 422
+FORM_FIELDS = ("file", "model", "format", "size", "hints", "reference", "method", "window", "axis", "frame",
+               "mode", "lut", "stretch", "anonymize")  # fmt: skip
+
 #: upload part content types accepted besides image/* (what curl and some clients send)
 GENERIC_CONTENT_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
 
@@ -44,6 +49,41 @@ def safe_stem(filename: str | None) -> str:
     stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80]
     return stem or "image"
+
+
+async def check_fields(request: Request, model: str | None) -> str | None:
+    """422 for a form field or query parameter that is not one of :data:`FORM_FIELDS` (a typo such as
+    ``colour=red`` never passes silently). ``?model=`` in the query is read as the form field is (the
+    form's wins), so an unknown model is the same 422 either way. Returns the model asked for."""
+    form = await request.form()  # parsed once: FastAPI has read it already
+    unknown = sorted({*form.keys(), *request.query_params.keys()} - set(FORM_FIELDS))
+    if unknown:
+        raise HTTPException(
+            422, f"unknown field {', '.join(map(repr, unknown))}; the fields are {', '.join(FORM_FIELDS)}"
+        )
+    return model if model is not None else request.query_params.get("model")
+
+
+def named(detail: str, filename: str | None) -> str:
+    """An error about an upload, naming the uploaded file (its last path component) instead of "upload"."""
+    shown = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:80]
+    if not shown:
+        return detail
+    if detail.endswith(": upload"):
+        return f"{detail[: -len('upload')]}{shown}"
+    if detail.startswith("upload:"):
+        return f"{shown}{detail[len('upload') :]}"
+    return detail if shown in detail else f"{shown}: {detail}"
+
+
+async def naming(filename: str | None, work: Awaitable[Answer]) -> Answer:
+    """Await ``work``; an error about the upload itself (400, 415, 422) names the uploaded file (:func:`named`)."""
+    try:
+        return await work
+    except HTTPException as e:
+        if e.status_code not in (400, 415, 422):
+            raise
+        raise HTTPException(e.status_code, named(str(e.detail), filename), e.headers) from None
 
 
 def require_multipart(request: Request) -> None:
@@ -115,6 +155,7 @@ async def colorize_upload(
     service: Service = request.app.state.service
     if file is None:
         raise HTTPException(400, "no file: send the image in the multipart form field 'file'")
+    model = await check_fields(request, model)
     part_type = (file.content_type or "").split(";", 1)[0].strip().lower()
     if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES | MEDICAL_CONTENT_TYPES):
         raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM, NIfTI or FITS file")
@@ -141,7 +182,7 @@ async def colorize_upload(
     fields = {"window": window, "axis": axis, "frame": frame, "mode": mode, "lut": lut, "anonymize": anonymize}
     if kind is not None:
         medical = medical_form(kind, fmt, form, file.filename, **fields, stretch=stretch)
-        return medical_response(await service.colorize_medical(data, kind, name, size, medical))
+        return medical_response(await naming(file.filename, service.colorize_medical(data, kind, name, size, medical)))
     if stretch is not None:
         raise HTTPException(422, "stretch: for FITS uploads only, not ordinary images")
     given = [k for k, v in fields.items() if v is not None]
@@ -149,7 +190,7 @@ async def colorize_upload(
         raise HTTPException(422, f"{', '.join(given)}: for DICOM, NIfTI and FITS uploads only, not ordinary images")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise HTTPException(422, f"format {fmt} is for DICOM and NIfTI uploads; use jpg, png or webp for images")
-    out = await service.colorize(data, name, size, fmt, form)
+    out = await naming(file.filename, service.colorize(data, name, size, fmt, form))
     filename = f"{safe_stem(file.filename)}_color{EXTENSIONS[out.fmt]}"
     return Response(
         out.data,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -22,6 +23,45 @@ async def _send_json(send: Send, status: int, payload: dict[str, Any], headers: 
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+#: paths that never need the access token: liveness, readiness, the page and its assets (which ask for it)
+OPEN_PATHS = ("/healthz", "/readyz", "/", "/docs", "/favicon.ico")
+OPEN_PREFIXES = ("/static/",)
+
+
+class TokenMiddleware:
+    """Refuse every API call without the access ``token`` with 401 (``Authorization: Bearer <token>``
+    or ``X-Tinct-Token: <token>``). The page, its assets, ``/healthz`` and ``/readyz`` stay open.
+
+    Tokens are compared in constant time (:func:`hmac.compare_digest` of their bytes) and never logged.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    def _given(self, scope: dict[str, Any]) -> bytes:
+        headers = dict(scope.get("headers") or [])
+        auth = headers.get(b"authorization", b"")
+        if auth[:7].lower() == b"bearer ":
+            return auth[7:].strip()
+        return headers.get(b"x-tinct-token", b"").strip()
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if hmac.compare_digest(self._given(scope), self.token):
+            await self.app(scope, receive, send)
+            return
+        await _send_json(
+            send,
+            401,
+            {"error": "this server needs an access token: send the header 'Authorization: Bearer <token>'"},
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 class _BodyTooLarge(Exception):

@@ -53,6 +53,13 @@ class ColorizedImage:
             out.putalpha(Image.fromarray(self.alpha, "L"))
         return out
 
-    def to_array(self) -> np.ndarray:
-        """uint8 H x W x 3, or x 4 when the source had alpha."""
-        return self.rgb if self.alpha is None else np.dstack([self.rgb, self.alpha])
+    def to_array(self, dtype: np.dtype | type | None = None) -> np.ndarray:
+        """H x W x 3, or x 4 when the source had alpha: uint8 by default, or the ``dtype`` of the input
+        array in its range (uint16: 0..65535; float: [0, 1], that float type)."""
+        out = self.rgb if self.alpha is None else np.dstack([self.rgb, self.alpha])
+        kind = np.dtype(dtype) if dtype is not None else np.dtype(np.uint8)
+        if kind == np.uint16:
+            return out.astype(np.uint16) * 257
+        if np.issubdtype(kind, np.floating):
+            return (out / 255.0).astype(kind)
+        return out

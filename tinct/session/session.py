@@ -29,6 +29,8 @@ from tinct.core.color import luminance
 from tinct.core.hints import Hint, HintError
 from tinct.core.pipeline import AbPredictor, full_resolution, predict_lowres_batch
 from tinct.io.images import (
+    FORMAT_BY_EXTENSION,
+    ImageError,
     LoadedImage,
     atomic_write_bytes,
     extension_for,
@@ -227,7 +229,8 @@ class Session:
 
     def provenance(self, guidance: Guidance | None = None) -> str:
         """The note written into every output's metadata."""
-        how = guidance.describe() if guidance is not None and guidance.active else f"model {self.name}"
+        model = Path(self.name).name  # a trained file by its name: no path of this machine in the output
+        how = guidance.describe() if guidance is not None and guidance.active else f"model {model}"
         if guidance is not None and guidance.hints:
             how += f" with {len(guidance.hints)} user colour hint{'s' if len(guidance.hints) > 1 else ''}"
         note = f"Colorized by tinct {__version__} ({how}); colour added by software"
@@ -292,10 +295,13 @@ class Session:
         lut: str | Path | None = None,
         uncertainty: bool = False,
         hints: Any = None,
+        overwrite: bool = False,
         **kwargs: Any,
     ):
         """Colorize ``image`` and return the same kind: a path (the written output), a PIL image
-        (RGB, or RGBA when the input had alpha) or a numpy array (H x W x 3 uint8, or x 4 with alpha).
+        (RGB, or RGBA when the input had alpha) or a numpy array (H x W x 3, or x 4 with alpha) of the
+        input's dtype and range (uint8; uint16 0..65535; float in [0, 1]). A zero-size array is a
+        ValueError naming its shape.
 
         ``scribbles``, ``reference`` (+ ``method``) or ``lut`` replace the model by user guidance
         (see :class:`~tinct.session.guidance.Guidance`); ``kwargs`` go to :meth:`colorize_file` for
@@ -306,11 +312,15 @@ class Session:
         path (``{stem}_uncertainty.png`` beside the output, see :meth:`colorize_file`); for a PIL
         image or an array, a float32 (H, W) array in [0, 1] (:meth:`colorize_pixels_uncertainty`).
         Raises :class:`~tinct.models.base.NoColourDistributionError` for a regression model.
+
+        For a path: an ImageError naming it when it does not exist, and, as the CLI skips it, a
+        FileExistsError when the default output ``{stem}_color.{ext}`` exists (``overwrite=True`` replaces it).
         """
         guidance = Guidance(scribbles, reference, method, lut, hints)
         if uncertainty:
             self.check_uncertainty(guidance)
         if isinstance(image, (str, Path)):
+            _check_path(Path(image), kwargs.get("dst"), kwargs.get("fmt"), overwrite)
             dst = self.colorize_file(image, guidance=guidance, uncertainty=uncertainty, **kwargs)
             return (dst, uncertainty_path(Path(image).stem, dst.parent)) if uncertainty else dst
         if isinstance(image, Image.Image):
@@ -318,9 +328,21 @@ class Session:
             return (out.to_pil(), out.uncertainty) if uncertainty else out.to_pil()
         if isinstance(image, np.ndarray):
             out = self.colorize_image(image_from_array(image), guidance, uncertainty)
-            return (out.to_array(), out.uncertainty) if uncertainty else out.to_array()
+            arr = out.to_array(image.dtype)  # the input's kind: uint8, uint16 or float in [0, 1]
+            return (arr, out.uncertainty) if uncertainty else arr
         raise TypeError(f"colorize() takes a path, a PIL image or a numpy array, not {type(image).__name__}")
 
 
 def _call(fn: Callable[[], Any]) -> Any:
     return fn()
+
+
+def _check_path(src: Path, dst: Any, fmt: str | None, overwrite: bool) -> None:
+    """What :meth:`Session.colorize` refuses for a path: a missing input, an existing default output."""
+    if not src.exists():
+        raise ImageError(f"{src}: file not found")
+    if dst is None and not overwrite:
+        kind = output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "PNG"), fmt)
+        out = src.with_name(f"{src.stem}_color{extension_for(kind)}")
+        if out.exists():
+            raise FileExistsError(f"{out} exists; pass overwrite=True to replace it (or dst=...)")

@@ -71,8 +71,31 @@
     return `${(n / 1024 / 1024).toFixed(1)} MB`;
   }
 
+  // ---- the access token (a server started with --token / TINCT_TOKEN) -----------------------
+  // Asked for once, on the first 401, kept for this tab only (sessionStorage), sent as a Bearer header.
+  let asking = null;  // one prompt for the requests that meet the 401 together
+  async function api(url, init = {}) {
+    const send = () => {
+      const headers = new Headers(init.headers || {});
+      const token = sessionStorage.getItem("tinct-token");
+      if (token) headers.set("Authorization", `Bearer ${token}`);
+      return fetch(url, { ...init, headers });
+    };
+    let res = await send();
+    if (res.status === 401) {
+      asking = asking || Promise.resolve(window.prompt("This tinct server needs an access token (ask whoever runs it):"));
+      const token = await asking;
+      if (token) {
+        sessionStorage.setItem("tinct-token", token.trim());
+        res = await send();
+      }
+      if (res.status === 401) asking = null;  // a wrong token: ask again next time
+    }
+    return res;
+  }
+
   async function getJSON(url) {
-    const res = await fetch(url, { headers: { Accept: "application/json" } });
+    const res = await api(url, { headers: { Accept: "application/json" } });
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     return res.json();
   }
@@ -83,8 +106,12 @@
       const info = await getJSON("/api/v1/info");
       state.info = info;
       el.version.textContent = `tinct ${info.version}`;
-      el.limits.textContent = `JPEG, PNG, TIFF, WebP, BMP or GIF; DICOM, NIfTI or FITS · up to ${formatBytes(info.max_body_bytes)} ` +
+      const medical = info.medical === false
+        ? "DICOM, NIfTI and FITS need the server's medical extra (pip install 'tinct[medical]')"
+        : "DICOM, NIfTI or FITS";
+      el.limits.textContent = `JPEG, PNG, TIFF, WebP, BMP or GIF; ${medical} · up to ${formatBytes(info.max_body_bytes)} ` +
         `and ${Math.round(info.max_pixels / 1e6)} megapixels`;
+      if (info.medical === false) el.file.accept = "image/*,.tif,.tiff";
       el.size.min = info.min_working_size;
       el.size.max = info.max_working_size;
     } catch (e) {
@@ -428,7 +455,7 @@
     el.exportLink.textContent = "Preparing…";
     clearError();
     try {
-      const res = await fetch("/api/v1/colorize", { method: "POST", body: form });
+      const res = await api("/api/v1/colorize", { method: "POST", body: form });
       if (!res.ok) throw Object.assign(new Error(await errorText(res)), { status: res.status });
       const blob = await res.blob();
       if (ticket !== state.runs) return;  // the file or its options changed meanwhile
@@ -519,7 +546,7 @@
 
     const t0 = performance.now();
     try {
-      const res = await fetch("/api/v1/colorize", { method: "POST", body: form, signal: controller.signal });
+      const res = await api("/api/v1/colorize", { method: "POST", body: form, signal: controller.signal });
       if (!res.ok) throw Object.assign(new Error(await errorText(res)), { status: res.status });
       const blob = await res.blob();
       if (state.controller !== controller) return;

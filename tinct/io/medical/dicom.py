@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ import numpy as np
 from tinct.core.color import gray16_from_l, luminance
 from tinct.core.pixels import unit_to_uint16
 from tinct.io.errors import ImageError, NotAnImageError, one_line
-from tinct.io.medical.image import DECODE_ERRORS, MedicalImage, check_size, check_total
+from tinct.io.medical.image import DECODE_ERRORS, MedicalImage, SourcePart, check_size, check_total
 from tinct.io.medical.kinds import DICOM_EXTENSIONS, has_dicm_magic, medical_suffix
 from tinct.io.medical.windowing import (
     Window,
@@ -315,35 +315,65 @@ def _slice_key(ds: Dataset, path: Path) -> tuple:
     return (pos is None, pos or 0.0, inst is None, inst or 0, path.name)
 
 
-def dicom_series(folder: str | Path) -> list[list[Path]]:
+def _orientation(ds: Dataset) -> tuple[float, ...]:
+    """Image Orientation (Patient) rounded to 1e-3, or () without one: part of a series' geometry."""
+    try:
+        return tuple(round(float(v), 3) for v in ds.ImageOrientationPatient)
+    except (AttributeError, TypeError, ValueError):
+        return ()
+
+
+def dicom_files(folder: str | Path, skip: Callable[[Path], bool] | None = None) -> list[Path]:
+    """The files under ``folder`` (recursively, sorted) that may be DICOM: a DICOM extension or the DICM
+    marker. Hidden files and those ``skip`` returns True for (earlier outputs) are left out; no file is parsed."""
+    folder = Path(folder)
+    out = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if skip is not None and skip(p):
+            continue
+        if medical_suffix(p) in DICOM_EXTENSIONS or has_dicm_magic(p):
+            out.append(p)
+    return out
+
+
+def dicom_series(folder: str | Path, skip: Callable[[Path], bool] | None = None) -> list[list[Path]]:
     """The DICOM image series under ``folder`` (searched recursively), each sorted for display.
 
-    Files are grouped by Series Instance UID and image size (a series that mixes sizes becomes
-    several groups), and sorted by position along the slice normal (Image Position/Orientation
-    Patient), else Instance Number, else file name. Hidden files, non-DICOM files and objects
-    without pixel data (DICOMDIR, reports) are skipped. Groups are ordered by Series Number.
+    A series is built only from distinct instances that agree on geometry: files are grouped by
+    Series Instance UID, image size and orientation, and files that share a SOP Instance UID with
+    another of their group (one image stored with several transfer syntaxes) each become a group of
+    their own, so they are never stacked into one volume. Groups are sorted by position along the
+    slice normal (Image Position/Orientation Patient), else Instance Number, else file name. Hidden
+    files, files ``skip`` returns True for, non-DICOM files and objects without pixel data
+    (DICOMDIR, reports) are skipped. Groups are ordered by Series Number, then by first file name.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a folder")
-    groups: dict[tuple, list[tuple[tuple, Path]]] = {}
+    groups: dict[tuple, list[tuple[tuple, Path, str]]] = {}
     series_no: dict[tuple, tuple] = {}
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        if medical_suffix(p) not in DICOM_EXTENSIONS and not has_dicm_magic(p):
-            continue
+    for p in dicom_files(folder, skip):
         try:
             ds = _dcmread(p, stop_before_pixels=True)
         except ImageError:
             continue
         if "Rows" not in ds or "Columns" not in ds or ds.get("DirectoryRecordSequence") is not None:
             continue
-        key = (str(ds.get("SeriesInstanceUID", "")), int(ds.Rows), int(ds.Columns))
-        groups.setdefault(key, []).append((_slice_key(ds, p), p))
+        key = (str(ds.get("SeriesInstanceUID", "")), int(ds.Rows), int(ds.Columns), _orientation(ds))
+        groups.setdefault(key, []).append((_slice_key(ds, p), p, str(ds.get("SOPInstanceUID", ""))))
         sn = ds.get("SeriesNumber")
         series_no.setdefault(key, (sn is None, int(sn) if sn is not None else 0, key))
-    return [[p for _, p in sorted(groups[k])] for k in sorted(groups, key=lambda k: series_no[k])]
+    out: list[tuple[tuple, list[Path]]] = []
+    for key, members in groups.items():
+        uids = [uid for _, _, uid in members]
+        dup = {u for u in uids if u and uids.count(u) > 1}
+        kept = sorted((k, p) for k, p, uid in members if uid not in dup)
+        if kept:
+            out.append(((series_no[key], kept[0][1].name), [p for _, p in kept]))
+        out += [((series_no[key], p.name), [p]) for _, p, uid in sorted(members) if uid in dup]
+    return [paths for _, paths in sorted(out, key=lambda t: t[0])]
 
 
 def read_dicom_series(
@@ -352,7 +382,8 @@ def read_dicom_series(
     """Read a DICOM series -> one :class:`MedicalImage`, frames in display order (see :func:`dicom_series`).
 
     ``src`` is a folder holding exactly one series, or a list of files in order. Every object's
-    frames are included; ``window`` as in :func:`read_dicom`, a min..max window spanning the series.
+    frames are included, and ``parts`` says which file each frame came from
+    (:meth:`MedicalImage.split`); ``window`` as in :func:`read_dicom`, a min..max window spanning the series.
 
     Raises:
         ImageError: no DICOM image in the folder, several series (list them with :func:`dicom_series`
@@ -371,18 +402,18 @@ def read_dicom_series(
             raise ImageError("no DICOM files given")
     decoded: list[_DicomFrame] = []
     sources: list[tuple[str, str]] = []
-    first: Dataset | None = None
+    parts: list[SourcePart] = []
     for p in paths:
         ds = _dcmread(p)
-        decoded += _decode_dicom(ds, p.name, None, max_pixels)
+        frames = _decode_dicom(ds, p.name, None, max_pixels)
+        decoded += frames
         sources.append((str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))))
-        if first is None:
-            first = _without_pixels(ds)
+        parts.append(SourcePart(p, len(frames), _without_pixels(ds)))
     shapes = {f.values.shape for f in decoded}
     if len(shapes) > 1:
         raise ImageError(f"the series mixes image sizes {sorted(shapes)}")
     out, how, notes = _window_dicom(decoded, window)
-    assert first is not None
+    first = parts[0].dataset
     return MedicalImage(
         frames=out,
         kind="dicom",
@@ -391,4 +422,5 @@ def read_dicom_series(
         notes=notes,
         dataset=first,
         sources=sources,
+        parts=parts,
     )

@@ -9,7 +9,8 @@ decoders raise on corrupt input, turned into one-line :class:`~tinct.io.errors.I
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,6 +59,28 @@ class MedicalImage:
     header: Any = None
     axis: int | None = None
     volume_shape: tuple[int, ...] | None = None
+    parts: list[SourcePart] = field(default_factory=list)
+
+    def split(self) -> list[tuple[SourcePart, MedicalImage]]:
+        """One image per source file (``parts``, in frame order): its frames, dataset and source, so that
+        every input file of a series gets outputs of its own. Without parts: ``[]``."""
+        out, i = [], 0
+        for part in self.parts:
+            frames = self.frames[i : i + part.frames]
+            i += part.frames
+            sources = [(str(part.dataset.get("SOPClassUID", "")), str(part.dataset.get("SOPInstanceUID", "")))]
+            out.append((part, replace(self, frames=frames, dataset=part.dataset, sources=sources, parts=[])))
+        return out
+
+
+@dataclass
+class SourcePart:
+    """One source file of a multi-file image (a DICOM series): its path, how many of the image's frames
+    it holds (consecutive, in order) and its dataset without pixel data."""
+
+    path: Path
+    frames: int
+    dataset: Any = None
 
 
 def check_size(rows: int, cols: int, max_pixels: int | None) -> None:

@@ -5,6 +5,7 @@ medical input on disk, DICOM folders included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tinct.io.errors import ImageError
@@ -45,12 +46,20 @@ def read_medical(
     axis: int = 2,
     stretch: str = "linear",
     max_pixels: int | None = None,
+    skip: Callable[[Path], bool] | None = None,
 ) -> list[tuple[str, MedicalImage]]:
-    """Read any medical input -> [(output stem, image)]: one per file, one per series of a DICOM folder."""
+    """Read any medical input -> [(series stem, image)]: one per file, one per series of a DICOM folder.
+
+    A DICOM folder's images keep which file each frame came from (``parts``; split them with
+    :meth:`MedicalImage.split`); their stem names the folder (and the series: ``{folder}_seriesNN``).
+    ``skip``: files of a DICOM folder to leave out (earlier outputs).
+    """
     src = Path(src)
     kind = medical_kind(src)
     if kind == "dicom-folder":
-        series = dicom.dicom_series(src)
+        series = dicom.dicom_series(src, skip)
+        if not series:
+            raise ImageError(f"{src.name}: no DICOM image in this folder")
         if len(series) == 1:
             return [(src.name, dicom.read_dicom_series(series[0], window, max_pixels))]
         return [
