@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinct.core import strips
+from tinct.core import fullres, strips
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -93,11 +93,10 @@ def guided_ab_strips(
 def upsample_ab(
     L: torch.Tensor, ab_small: torch.Tensor, L_guide: torch.Tensor | None, radius: int = 2, eps: float = 16.0
 ) -> torch.Tensor:
-    """Full-resolution ab (C, H, W) from ab_small, guided by L (see :func:`guided_ab_strips`)."""
-    out = torch.empty((ab_small.shape[0], *L.shape), dtype=torch.float32)
-    for y, strip in guided_ab_strips(L, ab_small, L_guide, radius, eps):
-        out[:, y : y + strip.shape[1]] = strip
-    return out
+    """Full-resolution ab (C, H, W) from ab_small, guided by L (:func:`tinct.core.fullres.upsample_ab`)."""
+    guide = None if L_guide is None else L_guide.detach().cpu().float().numpy()
+    small = ab_small.detach().cpu().float().numpy()
+    return torch.from_numpy(fullres.upsample_ab(L.detach().cpu().float().numpy(), small, guide, radius, eps))
 
 
 def check_l(L: np.ndarray) -> np.ndarray:
