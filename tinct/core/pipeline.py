@@ -30,16 +30,11 @@ import torch.nn.functional as F
 from tinct.core import fullres
 from tinct.core.color import luminance, normalize_l
 from tinct.core.hints import Hint, hint_channels, propagate_hint_residuals
+from tinct.core.lowres import working_shape
 
 #: a function from normalised L (B, 1, h, w) to ab in Lab units (B, 2, h', w'), plus any map channels
 #: after ab; a hint model's gets L and its hint channels, (B, 4, h, w) (see :func:`predict_lowres_batch`)
 AbPredictor = Callable[[torch.Tensor], torch.Tensor]
-
-
-def working_shape(h: int, w: int, working_size: int) -> tuple[int, int]:
-    """Size the model sees: short side = ``working_size`` (never upscaled), aspect kept."""
-    s = min(working_size, min(h, w)) / min(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def resize_l(L: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

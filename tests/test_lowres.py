@@ -1,0 +1,77 @@
+"""The torch-free still path: the model half in numpy (tinct.core.lowres) and a session started from a
+cached ONNX export without importing torch (tinct.backends.ort.ready_predictor)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tinct.core import lowres, pipeline
+from tinct.core.color import luminance
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "tinct" / "demo" / "1909Chicago.jpg"
+
+
+@pytest.mark.parametrize(("shape", "size"), [((300, 400), 128), ((161, 203), 256), ((999, 777), 256), ((50, 3), 2)])
+def test_resize_matches_torch_antialiased_bilinear(shape, size):
+    L = np.random.default_rng(1).uniform(0, 100, shape).astype(np.float32)
+    small = lowres.working_shape(*shape, size)
+    ours = lowres.resize_l(L, small)
+    ref = pipeline.resize_l(torch.from_numpy(L), small)[0, 0].numpy()
+    assert ours.shape == small and np.abs(ours - ref).max() < 1e-3
+
+
+def test_area_resize_matches_torch_area():
+    x = np.random.default_rng(2).uniform(0, 100, (37, 50)).astype(np.float32)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(x)[None, None], size=(9, 13), mode="area")[0, 0]
+    assert np.abs(lowres.area_resize(x, (9, 13)) - ref.numpy()).max() < 1e-3
+
+
+def test_numpy_still_path_is_within_one_code_of_the_torch_path(tmp_path, monkeypatch):
+    import tinct
+
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    gray = np.asarray(Image.open(DEMO).convert("L"))[:301, :433]
+    torch_out = tinct.load_model("lite", device="cpu", backend="torch").colorize(gray)
+    onnx_session = tinct.load_model("lite", device="cpu", backend="onnx")  # exports, then the numpy path
+    assert hasattr(onnx_session.predictor, "run")
+    diff = np.abs(onnx_session.colorize(gray).astype(int) - torch_out)
+    assert diff.max() <= 1 and diff.mean() < 0.01
+    L = luminance(gray)
+    ab, guide = lowres.predict_lowres(L, onnx_session.predictor.run, onnx_session.multiple, onnx_session.working_size)
+    assert ab.shape[0] == 2 and guide.shape == ab.shape[1:]
+
+
+CHILD = """
+import json, sys
+import numpy as np
+import tinct
+from tinct.api import load_model
+s = load_model("lite", device="cpu")
+rgb = s.colorize(np.tile(np.arange(96, dtype=np.uint8), (64, 1)))
+torch_free = "torch" not in sys.modules
+s.model  # the torch network, built on demand
+print(json.dumps({"backend": s.backend, "torch_free": torch_free, "shape": list(rgb.shape),
+                  "torch_later": "torch" in sys.modules, "multiple": s.multiple}))
+"""
+
+
+def test_a_cached_export_colorizes_without_importing_torch(tmp_path, monkeypatch):
+    from tinct.backends.onnx import cached_export
+
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    cached_export("lite")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"backend": "onnx", "torch_free": True, "shape": [64, 96, 3], "torch_later": True, "multiple": 8}
