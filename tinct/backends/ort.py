@@ -86,6 +86,9 @@ class OnnxPredictor:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no spinning between runs: the pool's threads would burn the cores that the full-resolution
+        # half, decoding and encoding need right after each run
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.metadata = decode_meta(self.session.get_modelmeta().custom_metadata_map)
 
