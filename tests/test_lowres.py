@@ -75,3 +75,24 @@ def test_a_cached_export_colorizes_without_importing_torch(tmp_path, monkeypatch
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"backend": "onnx", "torch_free": True, "shape": [64, 96, 3], "torch_later": True, "multiple": 8}
+
+
+def test_deferred_file_writes_what_colorize_image_gives(tmp_path):
+    """colorize_file with ``defer`` runs the full-resolution half in the deferred work (pipelining in
+    a batch); the file is the same image as the direct path, and hints still refuse a non-hint model."""
+    import tinct
+    from tinct.core.hints import HintError
+    from tinct.io import read_image
+    from tinct.session import Guidance
+
+    session = tinct.load_model("lite", device="cpu", backend="onnx")
+    src = tmp_path / "in.png"
+    Image.open(DEMO).convert("L").crop((0, 0, 240, 180)).save(src)
+    later = []
+    dst = session.colorize_file(src, tmp_path / "out.png", defer=later.append)
+    assert not dst.exists() and len(later) == 1  # nothing written until the deferred work runs
+    later[0]()
+    direct = session.colorize_image(read_image(src)).rgb
+    assert np.array_equal(np.asarray(Image.open(dst)), direct)
+    with pytest.raises(HintError, match="does not take colour hints"):
+        session.colorize_file(src, tmp_path / "h.png", defer=later.append, guidance=Guidance(hints=[[5, 5, "#ff0000"]]))

@@ -245,8 +245,8 @@ class Session:
         unc = None
         if guidance is not None and guidance.active:
             rgb = guidance.colorize(image.pixels)
-        elif not uncertainty and not self.takes_hints and hasattr(self.predictor, "run"):
-            rgb = self._colorize_numpy(image.pixels)
+        elif self._numpy_still(guidance, uncertainty):
+            rgb = fullres.join_full_resolution(*self._model_half_numpy(image.pixels))
         else:
             import torch
 
@@ -261,14 +261,22 @@ class Session:
                 rgb = full_resolution(L, ab, L_guide)
         return ColorizedImage(rgb, image.alpha, self.provenance(guidance), unc, image)
 
-    def _colorize_numpy(self, pixels: np.ndarray) -> np.ndarray:
-        """The still path of a numpy predictor (an ONNX export) for a model without hints, torch-free:
-        :func:`tinct.core.lowres.predict_lowres` then :func:`tinct.core.fullres.join_full_resolution`
-        (within 1 code of the torch path, tests/test_lowres.py)."""
+    def _numpy_still(self, guidance: Guidance | None, uncertainty: bool) -> bool:
+        """Whether a still takes the torch-free path: a numpy predictor (an ONNX export), a model
+        without hints (points given to it raise :class:`HintError` here), no uncertainty map, no
+        active guidance."""
+        if uncertainty or (guidance is not None and guidance.active) or not hasattr(self.predictor, "run"):
+            return False
+        return self.model_hints(guidance) is None
+
+    def _model_half_numpy(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model half of the torch-free still path: (L, ab, L_guide) for
+        :func:`tinct.core.fullres.join_full_resolution` (:func:`tinct.core.lowres.predict_lowres`;
+        the full image within 1 code of the torch path, tests/test_lowres.py)."""
         L = luminance(pixels)
         with self._lock:
             ab, L_guide = lowres.predict_lowres(L, self.predictor.run, self.multiple, self.working_size)
-        return fullres.join_full_resolution(L, ab, L_guide)
+        return L, ab, L_guide
 
     def colorize_pixels(self, pixels: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
         """Gray (H, W) or RGB (H, W, 3) uint8/uint16 -> colorized uint8 RGB (H, W, 3) (:meth:`colorize_image`)."""
@@ -343,6 +351,18 @@ class Session:
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the input {src}")
+        if defer is not None and self._numpy_still(guidance, uncertainty):
+            # pipelined: the model half here, the full-resolution half in the deferred work with the
+            # encoding, so that (in tinct.apps.batch) the next image's network overlaps it
+            half = self._model_half_numpy(img.pixels)
+
+            def finish_later() -> None:
+                rgb = fullres.join_full_resolution(*half)
+                result = ColorizedImage(rgb, img.alpha, self.provenance(guidance), None, img)
+                atomic_write_bytes(dst, result.encode(out_fmt, quality))
+
+            defer(finish_later)
+            return dst
         result = self.colorize_image(img, guidance, uncertainty)
 
         def finish() -> None:
