@@ -96,3 +96,22 @@ def test_deferred_file_writes_what_colorize_image_gives(tmp_path):
     assert np.array_equal(np.asarray(Image.open(dst)), direct)
     with pytest.raises(HintError, match="does not take colour hints"):
         session.colorize_file(src, tmp_path / "h.png", defer=later.append, guidance=Guidance(hints=[[5, 5, "#ff0000"]]))
+
+
+def test_torch_bf16_on_the_cpu_is_opt_in_and_close_to_fp32_for_lite(monkeypatch):
+    """The torch backend's bf16 autocast (tinct.backends.torch.use_cpu_bf16): off unless TINCT_BF16=1;
+    for lite the final RGB stays within 2 codes of fp32."""
+    import tinct
+    from tinct.backends.torch import use_cpu_bf16
+
+    monkeypatch.delenv("TINCT_BF16", raising=False)
+    assert not use_cpu_bf16(torch.device("cpu"))
+    monkeypatch.setenv("TINCT_BF16", "1")
+    assert use_cpu_bf16(torch.device("cpu")) and not use_cpu_bf16(torch.device("meta"))
+    session = tinct.load_model("lite", device="cpu", backend="torch")
+    assert session.network.bf16
+    gray = np.asarray(Image.open(DEMO).convert("L"))[:240, :320]
+    bf16 = session.colorize(gray).astype(int)
+    session.network.bf16 = False
+    diff = np.abs(bf16 - session.colorize(gray))
+    assert diff.max() <= 2 and diff.mean() < 0.1
