@@ -63,3 +63,13 @@ def test_errors_in_a_strip_propagate():
     out = np.empty((10, 10, 3), np.uint8)  # the wrong size: every strip's write fails
     with pytest.raises(ValueError, match="broadcast"):
         fullres.join_full_resolution(L, ab, Lg, out=out, threads=2)
+
+
+def test_a_forked_child_gets_its_own_pool():
+    import multiprocessing as mp
+
+    L, ab, Lg = _case()
+    parent = fullres.join_full_resolution(L, ab, Lg, threads=2)  # the parent's pool exists now
+    with mp.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(fullres.join_full_resolution, (L, ab, Lg), {"threads": 2}).get(timeout=60)
+    assert np.array_equal(parent, child)

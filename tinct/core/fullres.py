@@ -14,6 +14,7 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +28,12 @@ from tinct.core.color import lab_to_rgb8_array
 TASK_PIXELS = 1 << 16
 
 _POOL: ThreadPoolExecutor | None = None
-_POOL_THREADS = 0
+_POOL_KEY = (0, 0)  # (threads, pid): a forked child makes its own pool (the parent's threads are not in it)
 _POOL_LOCK = threading.Lock()
 
 
 def default_threads() -> int:
     """Threads for the full-resolution half: ``TINCT_THREADS``, else the cores this process may use."""
-    import os
-
     env = os.environ.get("TINCT_THREADS")
     if env:
         return max(1, int(env))
@@ -47,7 +46,7 @@ def run_strips(height: int, width: int, work: Callable[[slice], None], threads: 
     Each slice holds about :data:`TASK_PIXELS` pixels (at least one row); ``work`` writes its own
     rows of the output, so the order does not matter. Exceptions propagate.
     """
-    global _POOL, _POOL_THREADS
+    global _POOL, _POOL_KEY
     threads = threads or default_threads()
     rows = max(1, TASK_PIXELS // max(1, width))
     slices = [slice(y, min(height, y + rows)) for y in range(0, height, rows)]
@@ -56,9 +55,9 @@ def run_strips(height: int, width: int, work: Callable[[slice], None], threads: 
             work(sl)
         return
     with _POOL_LOCK:
-        if _POOL is None or _POOL_THREADS != threads:
+        if _POOL is None or _POOL_KEY != (threads, os.getpid()):
             _POOL = ThreadPoolExecutor(threads, thread_name_prefix="tinct-strips")
-            _POOL_THREADS = threads
+            _POOL_KEY = (threads, os.getpid())
         pool = _POOL
     for f in [pool.submit(work, sl) for sl in slices]:
         f.result()
