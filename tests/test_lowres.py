@@ -115,3 +115,15 @@ def test_torch_bf16_on_the_cpu_is_opt_in_and_close_to_fp32_for_lite(monkeypatch)
     session.network.bf16 = False
     diff = np.abs(bf16 - session.colorize(gray))
     assert diff.max() <= 2 and diff.mean() < 0.1
+
+
+def test_views_of_a_deferred_session_build_one_network(tmp_path, monkeypatch):
+    import tinct
+    from tinct.backends.onnx import cached_export
+
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    cached_export("lite")
+    base = tinct.load_model("lite", device="cpu")
+    view = base.with_working_size(128)
+    assert base._model is None and view.multiple == base.multiple == 8  # from the export's metadata
+    assert view.model is base.model and view._lock is base._lock

@@ -73,8 +73,8 @@ class Session:
         if model is None and model_loader is None:
             raise ValueError("Session needs a model or a model_loader")
         self.spec = spec
-        self._model = model
-        self._model_loader = model_loader
+        # one slot per network, shared by the views of with_working_size: a deferred network is built once
+        self._slot: dict[str, Any] = {"model": model, "loader": model_loader, "lock": threading.Lock()}
         self._device = device
         self.working_size = working_size or spec.working_size
         self.predictor = predictor
@@ -84,9 +84,16 @@ class Session:
     @property
     def model(self) -> torch.nn.Module:
         """The torch network (built now if it was deferred; see ``model_loader``)."""
-        if self._model is None:
-            self._model = self._model_loader()
-        return self._model
+        if self._slot["model"] is None:
+            with self._slot["lock"]:  # not the inference lock: this may be asked for while that is held
+                if self._slot["model"] is None:
+                    self._slot["model"] = self._slot["loader"]()
+        return self._slot["model"]
+
+    @property
+    def _model(self) -> torch.nn.Module | None:
+        """The torch network if it is built (None while deferred)."""
+        return self._slot["model"]
 
     @property
     def device(self) -> torch.device:
@@ -131,8 +138,9 @@ class Session:
         if not working_size or working_size == self.working_size:
             return self
         view = Session(
-            self.spec, self._model, self._device, working_size, self.predictor, model_loader=self._model_loader
+            self.spec, self._model, self._device, working_size, self.predictor, model_loader=self._slot["loader"]
         )
+        view._slot = self._slot  # one network: built once, whichever view needs it first
         view._lock = self._lock  # one network, one lock: inference stays serialised
         return view
 
