@@ -34,6 +34,7 @@ def __getattr__(name: str) -> Any:
         return getattr(torch_backend, name)
     raise AttributeError(f"module 'tinct.api' has no attribute {name!r}")
 
+
 BACKENDS = ("auto", "torch", "onnx")
 
 __all__ = [
