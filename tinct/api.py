@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from tinct.backends.hardware import cpu_threads
-from tinct.backends.onnx import onnx_predictor_for
-from tinct.backends.torch import ModelWeightsError, load_network, load_weights, resolve_device
+from tinct.backends.ort import ready_predictor
 from tinct.registry import DEFAULT_MODEL, MODELS, UnknownModelError, resolve_spec
 from tinct.session import METHODS, ColorizedImage, Guidance, Session
+
+if TYPE_CHECKING:
+    import torch
+
+#: names of torch's backend, imported when first asked for (``import tinct.api`` does not import torch)
+_TORCH_NAMES = ("ModelWeightsError", "load_weights", "resolve_device")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        from tinct.backends import torch as torch_backend
+
+        return getattr(torch_backend, name)
+    raise AttributeError(f"module 'tinct.api' has no attribute {name!r}")
+
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -31,7 +43,7 @@ __all__ = [
     "METHODS",
     "ColorizedImage",
     "Guidance",
-    "ModelWeightsError",
+    "ModelWeightsError",  # noqa: F822 - lazy (module __getattr__)
     "Session",
     "UnknownModelError",
     "cached_session",
@@ -40,8 +52,8 @@ __all__ = [
     "cpu_threads",
     "load_model",
     "list_models",
-    "load_weights",
-    "resolve_device",
+    "load_weights",  # noqa: F822 - lazy
+    "resolve_device",  # noqa: F822 - lazy
 ]
 
 
@@ -63,11 +75,21 @@ def load_model(
     is exported once to :func:`tinct.backends.onnx.cache_dir`); "auto": onnx when the device is the
     CPU and onnxruntime is installed (falling back to torch, with a warning, if the export fails),
     else torch. On the CPU, torch's threads are capped at :func:`tinct.backends.hardware.cpu_threads`.
+
+    Start-up: when the ONNX export of these weights is already cached and the device is the CPU,
+    the session starts from it alone (:func:`tinct.backends.ort.ready_predictor`, milliseconds) and
+    torch is imported only if the torch network is needed later (the uncertainty map).
     """
     check_arguments(name, device, working_size)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     spec = resolve_spec(name)
+    ready = ready_predictor(spec, device, backend, model_options)
+    if ready is not None:
+        return Session(spec, None, "cpu", working_size, ready, model_loader=lambda: _network(spec, model_options))
+    from tinct.backends.onnx import onnx_predictor_for
+    from tinct.backends.torch import load_network, resolve_device
+
     dev = resolve_device(device)
     if backend == "onnx" and dev.type != "cpu":
         raise ValueError("the onnx backend runs on the CPU; use --device cpu (or the torch backend on the GPU)")
@@ -95,6 +117,15 @@ def check_arguments(name: Any, device: Any, working_size: Any) -> None:
 def list_models() -> list[str]:
     """The names of the registry's models, registry order (``tinct models`` shows their scores)."""
     return list(MODELS)
+
+
+def _network(spec: Any, model_options: dict[str, Any]) -> torch.nn.Module:
+    """The torch network of ``spec`` on the CPU (a deferred :class:`~tinct.session.Session` model)."""
+    import torch
+
+    from tinct.backends.torch import load_network
+
+    return load_network(spec, torch.device("cpu"), **model_options)
 
 
 _SESSIONS: dict[tuple[str, str, int | None], Session] = {}

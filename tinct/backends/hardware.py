@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import platform
+import sys
 from pathlib import Path
 
 #: CPU flags that make bf16 matrix work fast: AVX-512 BF16 (Intel Cooper Lake+, AMD Zen 4+) and AMX
@@ -61,15 +62,24 @@ def cpu_has_fast_bf16() -> bool:
     return any(cpu_bf16_support().values())
 
 
+def _smt_ways() -> int:
+    """Hardware threads per physical core (1 where /proc/cpuinfo does not say)."""
+    info = _cpuinfo()
+    try:
+        return max(1, int(info["siblings"]) // int(info["cpu cores"]))
+    except (KeyError, ValueError, ZeroDivisionError):
+        return 1
+
+
 def cpu_threads() -> int:
     """Threads for CPU inference (torch and onnxruntime alike): the one place tinct decides it.
 
     ``TINCT_THREADS`` when set; otherwise the cores this process may run on (its CPU affinity and
     any cgroup CPU quota, as containers set them), capped by torch's own setting, which honours
-    ``OMP_NUM_THREADS`` and any ``torch.set_num_threads`` made by the caller.
+    ``OMP_NUM_THREADS`` and any ``torch.set_num_threads`` made by the caller. Without torch loaded
+    (the torch-free ONNX path) the cap is what torch would choose: ``OMP_NUM_THREADS``, else one
+    thread per physical core; torch is not imported for it.
     """
-    import torch
-
     env = os.environ.get("TINCT_THREADS")
     if env:
         return max(1, int(env))
@@ -80,4 +90,10 @@ def cpu_threads() -> int:
             cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
     except (OSError, ValueError):
         pass
-    return max(1, min(cores, torch.get_num_threads()))
+    if "torch" in sys.modules:
+        cap = sys.modules["torch"].get_num_threads()
+    elif os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        cap = int(os.environ["OMP_NUM_THREADS"])
+    else:
+        cap = max(1, (os.cpu_count() or 1) // _smt_ways())
+    return max(1, min(cores, cap))

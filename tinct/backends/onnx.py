@@ -26,7 +26,6 @@ loaded network instead of torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -34,10 +33,20 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from tinct.backends.hardware import cpu_threads
+from tinct.backends.ort import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    OnnxPredictor,
+    OnnxUnavailableError,
+    cache_dir,
+    export_path,
+    onnxruntime_available,
+    read_metadata,
+    require,
+    weights_sha1,
+)
 from tinct.backends.torch import load_network
 from tinct.io.errors import one_line
 from tinct.registry import ModelSpec, resolve_spec
@@ -45,32 +54,7 @@ from tinct.version import __version__
 
 log = logging.getLogger("tinct")
 
-INPUT_NAME = "l_norm"
-OUTPUT_NAME = "ab"
 DEFAULT_OPSET = 17
-
-
-class OnnxUnavailableError(RuntimeError):
-    """onnxruntime (or onnx, for export) is not installed."""
-
-
-def _require(module: str, purpose: str):
-    """Import ``module`` or raise an error that says how to install it."""
-    try:
-        return __import__(module)
-    except ImportError:
-        raise OnnxUnavailableError(
-            f"{purpose} needs the {module!r} package: pip install 'tinct[onnx]' (onnx and onnxruntime)"
-        ) from None
-
-
-def weights_sha1(path: str | Path) -> str:
-    """Hex SHA-1 of a weights file (what names a cached export)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _PredictAb(torch.nn.Module):
@@ -93,7 +77,7 @@ def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model
     temperature for classification models, opset, version). Written atomically.
     Raises :class:`OnnxUnavailableError` without the ``onnx`` package.
     """
-    onnx = _require("onnx", "ONNX export")
+    onnx = require("onnx", "ONNX export")
     spec = resolve_spec(name)
     model = load_network(spec, torch.device("cpu"), **model_options).float().eval()
     meta: dict[str, Any] = {
@@ -146,81 +130,14 @@ def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The ``tinct_*`` metadata of an exported file (values decoded from JSON), via onnxruntime."""
-    ort = _require("onnxruntime", "the ONNX backend")
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return _decode_meta(sess.get_modelmeta().custom_metadata_map)
-
-
-def _decode_meta(raw: dict[str, str]) -> dict[str, Any]:
-    return {k: json.loads(v) for k, v in raw.items() if k.startswith("tinct_")}
-
-
-class OnnxPredictor:
-    """``predict_ab`` of an exported model, run by onnxruntime on the CPU.
-
-    ``__call__(l_norm)`` takes a float tensor (B, C, H, W) (C: the file's ``tinct_in_channels``,
-    1, or 4 for a hint model) and returns ab (B, 2, h, w) float32 on
-    the CPU, like :class:`tinct.backends.torch.TorchPredictor` (within the tolerance in the module
-    docstring). ``threads``: intra-op threads (default :func:`tinct.backends.hardware.cpu_threads`).
-    Thread-safe (onnxruntime sessions are); ``metadata`` holds the file's ``tinct_*`` entries.
-    """
-
-    backend = "onnx"
-
-    def __init__(self, path: str | Path, threads: int | None = None):
-        ort = _require("onnxruntime", "the ONNX backend")
-        self.path = Path(path)
-        self.threads = threads or cpu_threads()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-        self.metadata = _decode_meta(self.session.get_modelmeta().custom_metadata_map)
-
-    def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(l_norm.detach().to("cpu", torch.float32).numpy())
-        (ab,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
-        return torch.from_numpy(ab)
-
-    def __repr__(self) -> str:
-        return f"OnnxPredictor({str(self.path)!r}, threads={self.threads})"
-
-
-def cache_dir() -> Path:
-    """Where automatic exports are kept: ``$TINCT_CACHE/onnx`` or ``~/.cache/tinct/onnx``."""
-    root = os.environ.get("TINCT_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "tinct") / "onnx"
-
-
 def cached_export(name: str, **model_options: Any) -> Path:
-    """The exported file for ``name`` (and options) in :func:`cache_dir`, exporting it on first use.
-
-    Named ``{name}-{weights sha1[:12]}.onnx`` (plus a hash of the options when any are set), so
-    new weights or another temperature never reuse a stale export.
-    """
-    spec = resolve_spec(name)
-    opts = {k: v for k, v in sorted(model_options.items()) if v is not None}
-    stem = spec.weights_path.stem if spec.path else name  # a weights file: its stem, never its folders
-    tag = f"{stem}-{weights_sha1(spec.weights_path)[:12]}"
-    if opts:
-        tag += "-" + hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:8]
-    path = cache_dir() / f"{tag}.onnx"
+    """The exported file for ``name`` (and options) in :func:`cache_dir`, exporting it on first use
+    (named as :func:`tinct.backends.ort.export_path` says: new weights or another temperature never
+    reuse a stale export)."""
+    path, opts = export_path(name, **model_options)
     if not path.is_file():
         export_onnx(name, path, **opts)
     return path
-
-
-def onnxruntime_available() -> bool:
-    """Whether onnxruntime can be imported (the ONNX backend can run)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def onnx_predictor_for(
@@ -255,4 +172,5 @@ __all__ = [
     "onnx_predictor_for",
     "onnxruntime_available",
     "read_metadata",
+    "weights_sha1",
 ]

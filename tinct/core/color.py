@@ -11,6 +11,10 @@ Two kinds of conversion live here:
   RGB or gray -> L, with look-up tables) and ``lab_to_rgb8`` (L + ab -> 8-bit sRGB, exactly
   rounded, chroma reduced to stay in gamut). They are
   tested against scikit-image.
+* the numpy kernel under ``lab_to_rgb8``: :func:`lab_to_rgb8_array` (float32, fused, an exact
+  sRGB encoder from a small look-up table, no ``pow``); it releases the GIL in every step, so
+  :mod:`tinct.core.fullres` runs it on all cores, strip by strip. Importing this module does not
+  import torch (the torch functions import it when called).
 * numpy helpers: ``lab_of_rgb`` (CIELAB of colour arrays, strip by strip) and ``gray16_from_l``
   (the 16-bit gray of a given L).
 """
@@ -18,11 +22,14 @@ Two kinds of conversion live here:
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from tinct.core import strips
+
+if TYPE_CHECKING:
+    import torch
 
 # sRGB (D65) <-> XYZ, the matrices scikit-image and kornia use.
 XYZ_FROM_RGB = np.array(
@@ -35,6 +42,10 @@ AB_SCALE = 110.0  #: regression models output ab / AB_SCALE
 _EPS = 6.0 / 29.0
 
 
+def _is_numpy(v) -> bool:
+    return isinstance(v, (np.ndarray, np.generic, float, int))
+
+
 def normalize_l(L: torch.Tensor) -> torch.Tensor:
     """Map L in [0, 100] to the model input range [-1, 1]."""
     return L / 50.0 - 1.0
@@ -42,20 +53,20 @@ def normalize_l(L: torch.Tensor) -> torch.Tensor:
 
 def srgb_to_linear(v: np.ndarray | torch.Tensor):
     """sRGB-encoded values in [0, 1] -> linear light (IEC 61966-2-1)."""
-    if isinstance(v, torch.Tensor):
+    if not _is_numpy(v):
+        import torch
+
         return torch.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
     return np.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
 
 
 def _f(t):
     """CIELAB companding function f(t)."""
-    if isinstance(t, torch.Tensor):
+    if not _is_numpy(t):
+        import torch
+
         return torch.where(t > _EPS**3, t.clamp_min(1e-12) ** (1.0 / 3.0), t / (3 * _EPS**2) + 4.0 / 29.0)
     return np.where(t > _EPS**3, np.cbrt(t), t / (3 * _EPS**2) + 4.0 / 29.0)
-
-
-def _finv(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t > _EPS, t * t * t, 3 * _EPS**2 * (t - 4.0 / 29.0))
 
 
 def l_from_y(y):
@@ -116,25 +127,72 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return kornia.color.lab_to_rgb(lab, clip=True)
 
 
-def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
-    """Linear-light values -> uint8 sRGB codes, ``round(255 * sRGB(clip(v, 0, 1)))``.
+#: look-up bins of :func:`encode_srgb8_array` over linear [0, 1]: narrower than the closest two code
+#: boundaries (1 / (12.92 * 255) apart, near black), so a bin holds at most one boundary
+_ENCODE_BINS = 4096
 
-    Computed in float32 in place; it differs from a float64 reference only for values within
-    float32 precision of a rounding boundary (about 1 in 10^5 values, by one code).
+
+@functools.lru_cache(maxsize=1)
+def _encode_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(code at each bin's start (uint8, one more for v = 1), bin position where code c becomes c + 1
+    (float32, in units of bins; inf last))."""
+    s = (np.arange(1, 256, dtype=np.float64) - 0.5) / 255.0  # sRGB value half-way to the next code
+    bounds = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4) * _ENCODE_BINS
+    start = np.searchsorted(bounds, np.arange(_ENCODE_BINS + 1), side="right").astype(np.uint8)
+    return start, np.append(bounds, np.inf).astype(np.float32)
+
+
+def encode_srgb8_array(lin: np.ndarray) -> np.ndarray:
+    """Linear-light float values (any shape) -> uint8 sRGB codes, ``round(255 * sRGB(clip(v, 0, 1)))``.
+
+    Exact to the code boundaries computed in float64 (up to float32 rounding of ``v``), from two
+    small tables and no ``pow``: a bin's first code, plus one where ``v`` passes the bin's only
+    boundary.
     """
-    v = lin.clamp(0.0, 1.0)
-    low = v * (12.92 * 255.0)
-    high = v.pow_(1.0 / 2.4).mul_(1.055 * 255.0).sub_(0.055 * 255.0)
-    return torch.where(low <= 0.0031308 * 12.92 * 255.0, low, high).round_().to(torch.uint8)
+    start, bounds = _encode_tables()
+    v = np.multiply(lin, np.float32(_ENCODE_BINS), dtype=np.float32)
+    np.clip(v, np.float32(0.0), np.float32(_ENCODE_BINS), out=v)
+    code = np.take(start, v.astype(np.int32))
+    code += v >= np.take(bounds, code)
+    return code
 
 
-def _lab_to_linear(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """L (...) and ab (2, ...) -> linear-light sRGB (..., 3), unclipped."""
-    fy = (L + 16.0) / 116.0
-    x = _finv(fy + ab[0] / 500.0) * float(WHITE_D65[0])
+def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
+    """Linear-light values -> uint8 sRGB codes (a tensor of the same shape; :func:`encode_srgb8_array`)."""
+    import torch
+
+    return torch.from_numpy(encode_srgb8_array(lin.detach().cpu().float().numpy()))
+
+
+_M = RGB_FROM_XYZ.astype(np.float32)
+_XN, _ZN = np.float32(WHITE_D65[0]), np.float32(WHITE_D65[2])
+
+
+def _finv(t: np.ndarray) -> np.ndarray:
+    """Inverse of the CIELAB companding function (float32, in place where it can)."""
+    cube = t * t
+    cube *= t
+    low = t <= _EPS
+    if low.any():
+        cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * _EPS**2)
+    return cube
+
+
+def _lab_to_linear(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """L, a, b (float32, one shape S) -> linear-light sRGB (3,) + S, unclipped (float32)."""
+    fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
+    x = _finv(fy + a * np.float32(1.0 / 500.0))
+    x *= _XN
     y = _finv(fy)
-    z = _finv((fy - ab[1] / 200.0).clamp_min(0.0)) * float(WHITE_D65[2])  # f(z) >= 0, as scikit-image
-    return torch.stack((x, y, z), dim=-1) @ torch.from_numpy(RGB_FROM_XYZ.T.astype(np.float32))
+    fz = fy - b * np.float32(1.0 / 200.0)
+    z = _finv(np.maximum(fz, np.float32(0.0), out=fz))  # f(z) >= 0, as scikit-image
+    z *= _ZN
+    rgb = np.empty((3, *fy.shape), np.float32)
+    for c, row in zip(rgb, _M, strict=True):
+        np.multiply(x, row[0], out=c)
+        c += y * row[1]
+        c += z * row[2]
+    return rgb
 
 
 # float32 slack: values this close to the gamut edge round to the edge code anyway (tight near
@@ -143,27 +201,48 @@ _GAMUT_TOL = 2e-3
 _GAMUT_TOL_LOW = 1e-5
 
 
-def _fit_gamut(L: torch.Tensor, ab: torch.Tensor, lin: torch.Tensor, steps: int = 8) -> torch.Tensor:
-    """Reduce the chroma of out-of-gamut pixels (hue and L kept) until they fit in sRGB.
+def _out_of_gamut(rgb: np.ndarray) -> np.ndarray:
+    """Pixels of ``rgb`` (3,) + S outside the gamut (beyond the float32 slack): bool S."""
+    lo, hi = rgb.min(0), rgb.max(0)
+    return (lo < -_GAMUT_TOL_LOW) | (hi > 1 + _GAMUT_TOL)
 
-    A bisection on the chroma scale per pixel, run only on the pixels that need it. Returns the
-    corrected linear RGB (same shape as ``lin``).
+
+def _fit_gamut(L: np.ndarray, a: np.ndarray, b: np.ndarray, rgb: np.ndarray, steps: int = 8) -> None:
+    """Reduce the chroma of out-of-gamut pixels (hue and L kept) until they fit in sRGB, in ``rgb``.
+
+    A bisection on the chroma scale per pixel, run only on the pixels that need it.
     """
-    bad = ((lin < -_GAMUT_TOL_LOW) | (lin > 1 + _GAMUT_TOL)).any(-1)
-    if not bool(bad.any()):
-        return lin
-    Lb, abb = L[bad], ab[:, bad]
-    lo = torch.zeros_like(Lb)
-    hi = torch.ones_like(Lb)
+    bad = _out_of_gamut(rgb)
+    if not bad.any():
+        return
+    Lb, ab, bb = L[bad], a[bad], b[bad]
+    lo = np.zeros_like(Lb)
+    hi = np.ones_like(Lb)
     for _ in range(steps):
-        mid = (lo + hi) / 2
-        t = _lab_to_linear(Lb, abb * mid)
-        ok = ((t >= -_GAMUT_TOL_LOW) & (t <= 1 + _GAMUT_TOL)).all(-1)
-        lo = torch.where(ok, mid, lo)
-        hi = torch.where(ok, hi, mid)
-    lin = lin.clone()
-    lin[bad] = _lab_to_linear(Lb, abb * lo)
-    return lin
+        mid = (lo + hi) * np.float32(0.5)
+        ok = ~_out_of_gamut(_lab_to_linear(Lb, ab * mid, bb * mid))
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    rgb[:, bad] = _lab_to_linear(Lb, ab * lo, bb * lo)
+
+
+def lab_to_rgb8_array(
+    L: np.ndarray, a: np.ndarray, b: np.ndarray, preserve_l: bool = True, out: np.ndarray | None = None
+) -> np.ndarray:
+    """L, a and b (float32 arrays of one shape S) -> uint8 sRGB (S + (3,)): the kernel of :func:`lab_to_rgb8`.
+
+    numpy only (float32, no full-size temporaries beyond a few of S), releasing the GIL in each
+    step; ``out``: a uint8 (S + (3,)) array to write into. Agrees with a float64 reference within
+    1 code (tests/test_color.py).
+    """
+    L, a, b = (np.asarray(v, np.float32) for v in (L, a, b))
+    L, a, b = np.broadcast_arrays(L, a, b)
+    rgb = _lab_to_linear(L, a, b)
+    if preserve_l:
+        _fit_gamut(L, a, b, rgb)
+    out = np.empty((*L.shape, 3), np.uint8) if out is None else out
+    out[...] = np.moveaxis(encode_srgb8_array(rgb), 0, -1)
+    return out
 
 
 def lab_to_rgb8(L: torch.Tensor, ab: torch.Tensor, preserve_l: bool = True) -> torch.Tensor:
@@ -171,12 +250,13 @@ def lab_to_rgb8(L: torch.Tensor, ab: torch.Tensor, preserve_l: bool = True) -> t
 
     With ``preserve_l`` (default) out-of-gamut colours lose chroma until they fit, so the output
     keeps L up to 8-bit rounding; otherwise each channel is clipped, like scikit-image's
-    ``round(255 * lab2rgb(Lab))``.
+    ``round(255 * lab2rgb(Lab))``. Runs :func:`lab_to_rgb8_array`.
     """
-    lin = _lab_to_linear(L, ab)
-    if preserve_l:
-        lin = _fit_gamut(L, ab, lin)
-    return encode_srgb8(lin)
+    import torch
+
+    Ln = L.detach().cpu().float().numpy()
+    abn = ab.detach().cpu().float().numpy()
+    return torch.from_numpy(lab_to_rgb8_array(Ln, abn[0], abn[1], preserve_l))
 
 
 @functools.lru_cache(maxsize=1)
@@ -211,6 +291,8 @@ def lab_of_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected (..., 3) RGB, got shape {rgb.shape}")
     flat = rgb.reshape(-1, 3)
     scale = 255.0 if rgb.dtype == np.uint8 else 1.0
+    import torch
+
     out = np.empty((3, flat.shape[0]), np.float32)
     chunk = strips.STRIP_PIXELS
     for i in range(0, flat.shape[0], chunk):

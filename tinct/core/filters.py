@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from tinct.core import strips
+from tinct.core import fullres, strips
+
+if TYPE_CHECKING:
+    import torch
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
     """Mean over a (2r+1)^2 window (edges replicated) of x: (C, h, w) or (h, w), any float dtype."""
+    import torch.nn.functional as F
+
     k = 2 * r + 1
     y = x[None] if x.ndim == 3 else x[None, None]
     y = F.avg_pool2d(F.pad(y, (r, r, r, r), mode="replicate"), k, stride=1)
@@ -50,6 +54,8 @@ def guided_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int = 2,
 
 def _linear_taps(n_out: int, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Source indices and weights of bilinear resampling (align_corners=False) along one axis."""
+    import torch
+
     pos = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp(0, n_in - 1)
     i0 = pos.floor().long()
     i1 = (i0 + 1).clamp(max=n_in - 1)
@@ -79,6 +85,8 @@ def guided_ab_strips(
     With ``L_guide`` (L at the ab resolution) this is the fast guided filter: ab = A * L + B with
     the coefficients of :func:`guided_coefficients` upsampled bilinearly; with None, plain bilinear.
     """
+    import torch
+
     H, W = L.shape
     c = ab_small.shape[0]
     if L_guide is not None:
@@ -93,11 +101,12 @@ def guided_ab_strips(
 def upsample_ab(
     L: torch.Tensor, ab_small: torch.Tensor, L_guide: torch.Tensor | None, radius: int = 2, eps: float = 16.0
 ) -> torch.Tensor:
-    """Full-resolution ab (C, H, W) from ab_small, guided by L (see :func:`guided_ab_strips`)."""
-    out = torch.empty((ab_small.shape[0], *L.shape), dtype=torch.float32)
-    for y, strip in guided_ab_strips(L, ab_small, L_guide, radius, eps):
-        out[:, y : y + strip.shape[1]] = strip
-    return out
+    """Full-resolution ab (C, H, W) from ab_small, guided by L (:func:`tinct.core.fullres.upsample_ab`)."""
+    import torch
+
+    guide = None if L_guide is None else L_guide.detach().cpu().float().numpy()
+    small = ab_small.detach().cpu().float().numpy()
+    return torch.from_numpy(fullres.upsample_ab(L.detach().cpu().float().numpy(), small, guide, radius, eps))
 
 
 def check_l(L: np.ndarray) -> np.ndarray:
@@ -140,6 +149,8 @@ def guided_upsample_ab(
     Returns:
         float32 C x H x W, computed strip by strip (:func:`upsample_ab`).
     """
+    import torch
+
     L_full = check_l(L_full)
     H, W = L_full.shape
     p = np.asarray(ab_small, np.float32)
@@ -209,6 +220,8 @@ def reduced_shape(h: int, w: int, max_pixels: int) -> tuple[int, int]:
 
 def local_std(L: np.ndarray, window: int) -> np.ndarray:
     """Standard deviation of ``L`` over ``window`` x ``window`` neighbourhoods (odd; edges replicated), float64."""
+    import torch
+
     x = torch.from_numpy(np.asarray(L, np.float64))
     m = box(x, window // 2)
     v = box(x * x, window // 2) - m * m

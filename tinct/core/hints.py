@@ -29,15 +29,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from tinct.core.color import AB_SCALE, rgb_to_lab
 from tinct.core.pixels import parse_rgb8
 from tinct.core.propagation import levin_solve
+
+if TYPE_CHECKING:
+    import torch
 
 HINT_PATCH = 3  #: side, in working-size pixels, of the square each hint covers at inference
 MAX_HINTS = 4096  #: more hints than this are refused (a request, not a painting: use --scribbles)
@@ -77,6 +78,8 @@ def parse_color(value: Any, where: str = "hint") -> tuple[int, int, int]:
 
 def color_ab(rgb: tuple[int, int, int]) -> tuple[float, float]:
     """CIELAB (a, b) of an 8-bit sRGB colour."""
+    import torch
+
     t = torch.tensor(rgb, dtype=torch.float32).view(3, 1, 1) / 255.0
     lab = rgb_to_lab(t)
     return float(lab[1, 0, 0]), float(lab[2, 0, 0])
@@ -175,6 +178,8 @@ def hint_channels(
     A point in pixel (floor(x), floor(y)) lands in the working pixel that holds that pixel's centre.
     Raises :class:`HintError` for a point off the image.
     """
+    import torch
+
     H, W = full_shape
     h, w = small_shape
     check_bounds(hints, W, H)
@@ -197,6 +202,8 @@ def name_seed(name: str) -> int:
 def sample_true_hints(truth: np.ndarray, n: int, seed: int, radius: int = 1) -> list[Hint]:
     """``n`` hints taken from a colour image ``truth`` (H x W x 3 uint8): random points (drawn from
     ``seed``), each with the mean ab of the truth in the (2 radius + 1)^2 window around it (clipped)."""
+    import torch
+
     rng = np.random.default_rng(seed)
     H, W = truth.shape[:2]
     ys, xs = rng.integers(0, H, n), rng.integers(0, W, n)
@@ -222,6 +229,9 @@ def propagate_hint_residuals(ab: torch.Tensor, L: torch.Tensor, channels: torch.
     honours a hint leaves nothing to correct; without hints ``ab`` is returned unchanged.
     Returns (2, h, w) float32.
     """
+    import torch
+    import torch.nn.functional as F
+
     h, w = ab.shape[-2:]
     mask = F.adaptive_avg_pool2d(channels[:, 2:3].float(), (h, w))[0, 0]
     if not bool((mask > 0).any()):

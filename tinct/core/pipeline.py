@@ -27,20 +27,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tinct.core.color import lab_to_rgb8, luminance, normalize_l
-from tinct.core.filters import guided_ab_strips, upsample_ab
+from tinct.core import fullres
+from tinct.core.color import luminance, normalize_l
 from tinct.core.hints import Hint, hint_channels, propagate_hint_residuals
-from tinct.core.strips import rows_per_strip
+from tinct.core.lowres import working_shape
 
 #: a function from normalised L (B, 1, h, w) to ab in Lab units (B, 2, h', w'), plus any map channels
 #: after ab; a hint model's gets L and its hint channels, (B, 4, h, w) (see :func:`predict_lowres_batch`)
 AbPredictor = Callable[[torch.Tensor], torch.Tensor]
-
-
-def working_shape(h: int, w: int, working_size: int) -> tuple[int, int]:
-    """Size the model sees: short side = ``working_size`` (never upscaled), aspect kept."""
-    s = min(working_size, min(h, w)) / min(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def resize_l(L: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -130,14 +124,14 @@ def predict_lowres(
     return predict_lowres_batch([L], predict, multiple, working_size, device, None if hints is None else [hints])[0]
 
 
+def _np(t: torch.Tensor | None) -> np.ndarray | None:
+    return None if t is None else t.detach().cpu().float().numpy()
+
+
 def join_ab(L: torch.Tensor, ab: torch.Tensor, out: np.ndarray | None = None) -> np.ndarray:
-    """Join full-resolution L (H, W) and ab (2, H, W) -> uint8 RGB (H, W, 3), in strips."""
-    H, W = L.shape
-    out = np.empty((H, W, 3), np.uint8) if out is None else out
-    rows = rows_per_strip(W)
-    for y in range(0, H, rows):
-        out[y : y + rows] = lab_to_rgb8(L[y : y + rows], ab[:, y : y + rows]).numpy()
-    return out
+    """Join full-resolution L (H, W) and ab (2, H, W) -> uint8 RGB (H, W, 3), in strips on all cores
+    (:func:`tinct.core.fullres.join_ab`)."""
+    return fullres.join_ab(_np(L), _np(ab), out)
 
 
 def join_full_resolution(
@@ -151,13 +145,10 @@ def join_full_resolution(
     """Upsample ab (2, h, w) to L's (H, W), guided by L, and join it with L -> uint8 RGB (H, W, 3).
 
     ``L_guide`` is L at the ab resolution (h, w); with None the upsampling is plain bilinear.
-    Never holds full-resolution ab: each strip is upsampled and converted in turn.
+    Never holds full-resolution ab: strips are upsampled and converted on every core
+    (:func:`tinct.core.fullres.join_full_resolution`).
     """
-    H, W = L.shape
-    out = np.empty((H, W, 3), np.uint8) if out is None else out
-    for y, ab in guided_ab_strips(L, ab_small, L_guide, radius, eps):
-        out[y : y + ab.shape[1]] = lab_to_rgb8(L[y : y + ab.shape[1]], ab).numpy()
-    return out
+    return fullres.join_full_resolution(_np(L), _np(ab_small), _np(L_guide), radius, eps, out)
 
 
 @torch.inference_mode()
@@ -176,7 +167,7 @@ def full_resolution(
     rgb = join_full_resolution(L, ab[:2], guide)
     if not with_maps:
         return rgb
-    return rgb, upsample_ab(L, ab[2:], guide).numpy()
+    return rgb, fullres.upsample_ab(_np(L), _np(ab[2:]), _np(guide))
 
 
 def colorize_pixels(

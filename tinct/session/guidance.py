@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
-from tinct.classical import lut as luts
-from tinct.classical import scribbles as scribbling
-from tinct.classical import transfer
 from tinct.core.color import luminance
+from tinct.core.fullres import join_ab
 from tinct.core.hints import parse_hints
-from tinct.core.pipeline import join_ab
 from tinct.core.pixels import to_uint8
 from tinct.io.images import read_image
 
@@ -80,6 +76,8 @@ class Guidance:
         if self.reference is not None:
             self.reference = guidance_image(self.reference, "reference")[..., :3]
         if self.lut is not None:
+            from tinct.classical import lut as luts  # the classical methods load when used (they import torch)
+
             self.lut = luts.load_lut(self.lut)
 
     @property
@@ -96,6 +94,10 @@ class Guidance:
 
     def ab(self, L: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """ab (2, H, W) for full-resolution L (H, W) of ``pixels`` (active guidance only)."""
+        from tinct.classical import lut as luts
+        from tinct.classical import scribbles as scribbling
+        from tinct.classical import transfer
+
         if self.scribbles is not None:
             if self.scribbles.shape[:2] != L.shape:
                 h, w = self.scribbles.shape[:2]
@@ -112,8 +114,12 @@ class Guidance:
         """Colour ``pixels`` (gray or RGB, uint8/uint16) with this guidance: its ab joined with the image's
         own L -> uint8 RGB (H, W, 3). No model is involved (active guidance only)."""
         L = luminance(pixels)
-        return join_ab(torch.from_numpy(L), torch.from_numpy(np.ascontiguousarray(self.ab(L, pixels))))
+        return join_ab(L, self.ab(L, pixels))
 
     def note(self) -> str:
         """What the output's metadata adds about this guidance ("" for none; the pseudo-colour warning for a LUT)."""
-        return luts.PSEUDO_COLOUR_NOTE if self.lut is not None else ""
+        if self.lut is None:
+            return ""
+        from tinct.classical import lut as luts
+
+        return luts.PSEUDO_COLOUR_NOTE

@@ -18,16 +18,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
-from tinct.backends.torch import TorchPredictor
+from tinct.core import fullres, lowres
 from tinct.core.color import luminance
 from tinct.core.hints import Hint, HintError
-from tinct.core.pipeline import AbPredictor, full_resolution, predict_lowres_batch
 from tinct.io.images import (
     FORMAT_BY_EXTENSION,
     ImageError,
@@ -45,6 +43,11 @@ from tinct.session.guidance import Guidance
 from tinct.session.result import ColorizedImage
 from tinct.version import __version__
 
+if TYPE_CHECKING:
+    import torch
+
+    from tinct.core.pipeline import AbPredictor
+
 
 class Session:
     """A loaded model, ready to colorize many images (like rembg's session).
@@ -58,18 +61,70 @@ class Session:
     def __init__(
         self,
         spec: ModelSpec,
-        model: torch.nn.Module,
-        device: torch.device,
+        model: torch.nn.Module | None,
+        device: torch.device | str,
         working_size: int | None = None,
         predictor: AbPredictor | None = None,
+        *,
+        model_loader: Callable[[], torch.nn.Module] | None = None,
     ):
+        """``model`` may be None with a ``model_loader`` (and a ``predictor`` whose ``metadata`` has
+        ``tinct_multiple``, ``tinct_in_channels``, ``tinct_kind``: an ONNX export): the torch network
+        is then built on first use of :attr:`model` (the uncertainty map, the torch backend), so a
+        session that only colorizes never imports torch."""
+        if model is None and model_loader is None:
+            raise ValueError("Session needs a model or a model_loader")
         self.spec = spec
-        self.model = model
-        self.device = device
+        # one slot per network, shared by the views of with_working_size: a deferred network is built once
+        self._slot: dict[str, Any] = {"model": model, "loader": model_loader, "lock": threading.Lock()}
+        self._device = device
         self.working_size = working_size or spec.working_size
         self.predictor = predictor
-        self.network = TorchPredictor(model, device)
+        self._network: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The torch network (built now if it was deferred; see ``model_loader``)."""
+        if self._slot["model"] is None:
+            with self._slot["lock"]:  # not the inference lock: this may be asked for while that is held
+                if self._slot["model"] is None:
+                    self._slot["model"] = self._slot["loader"]()
+        return self._slot["model"]
+
+    @property
+    def _model(self) -> torch.nn.Module | None:
+        """The torch network if it is built (None while deferred)."""
+        return self._slot["model"]
+
+    @property
+    def device(self) -> torch.device:
+        if not hasattr(self._device, "type"):
+            import torch
+
+            self._device = torch.device(self._device)
+        return self._device
+
+    @property
+    def network(self) -> Any:
+        """The torch network's :class:`~tinct.backends.torch.TorchPredictor`."""
+        if self._network is None:
+            from tinct.backends.torch import TorchPredictor
+
+            self._network = TorchPredictor(self.model, self.device)
+        return self._network
+
+    def _fact(self, attr: str, meta: str, default: Any) -> Any:
+        """An attribute of the network, from the export's metadata while the network is not built."""
+        info = getattr(self.predictor, "metadata", None) or {}
+        if self._model is None and meta in info:
+            return info[meta]
+        return getattr(self.model, attr, default)
+
+    @property
+    def multiple(self) -> int:
+        """What the network's input size must be a multiple of (the pipeline pads)."""
+        return int(self._fact("multiple", "tinct_multiple", 1))
 
     @property
     def backend(self) -> str:
@@ -84,7 +139,10 @@ class Session:
         """A view of this session at another working size, sharing the network and its lock."""
         if not working_size or working_size == self.working_size:
             return self
-        view = Session(self.spec, self.model, self.device, working_size, self.predictor)
+        view = Session(
+            self.spec, self._model, self._device, working_size, self.predictor, model_loader=self._slot["loader"]
+        )
+        view._slot = self._slot  # one network: built once, whichever view needs it first
         view._lock = self._lock  # one network, one lock: inference stays serialised
         return view
 
@@ -93,6 +151,9 @@ class Session:
     @property
     def takes_hints(self) -> bool:
         """True when the model takes user colour hints (:mod:`tinct.core.hints`)."""
+        info = getattr(self.predictor, "metadata", None) or {}
+        if self._model is None and "tinct_in_channels" in info:
+            return int(info["tinct_in_channels"]) > 1
         return bool(getattr(self.model, "takes_hints", False))
 
     def hints_for(self, points: Sequence[Hint]) -> list[Hint] | None:
@@ -116,6 +177,8 @@ class Session:
     @property
     def has_uncertainty(self) -> bool:
         """True when the model predicts a colour distribution, so it has an uncertainty map."""
+        if self._model is None and "tinct_kind" in (getattr(self.predictor, "metadata", None) or {}):
+            return self.predictor.metadata["tinct_kind"] == "classification"
         return bool(getattr(self.model, "has_distribution", False))
 
     def check_uncertainty(self, guidance: Guidance | None = None) -> None:
@@ -131,7 +194,7 @@ class Session:
             raise ValueError(f"an uncertainty map is the model's; it does not exist for {guidance.describe()}")
         if not self.has_uncertainty:
             raise NoColourDistributionError(
-                f"model {self.name!r} is a {getattr(self.model, 'kind', 'regression')} model with no colour "
+                f"model {self.name!r} is a {self._fact('kind', 'tinct_kind', 'regression')} model with no colour "
                 "distribution, so it has no uncertainty map; use a classification model (e.g. lite)"
             )
 
@@ -165,8 +228,10 @@ class Session:
         else:
             predict = self.predictor if self.predictor is not None else self.network
         frame_hints = per_frame if self.takes_hints else None
+        from tinct.core.pipeline import predict_lowres_batch
+
         with self._lock:
-            return predict_lowres_batch(Ls, predict, self.model.multiple, self.working_size, self.device, frame_hints)
+            return predict_lowres_batch(Ls, predict, self.multiple, self.working_size, self.device, frame_hints)
 
     def predict_lowres(self, L: torch.Tensor, hints: Sequence[Hint] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`predict_lowres_batch` for one frame: full-resolution L (H, W) -> (ab (2, h, w), L_guide (h, w))."""
@@ -190,7 +255,13 @@ class Session:
         unc = None
         if guidance is not None and guidance.active:
             rgb = guidance.colorize(image.pixels)
+        elif self._numpy_still(guidance, uncertainty):
+            rgb = fullres.join_full_resolution(*self._model_half_numpy(image.pixels))
         else:
+            import torch
+
+            from tinct.core.pipeline import full_resolution
+
             L = torch.from_numpy(luminance(image.pixels))
             ((ab, L_guide),) = self.predict_lowres_batch([L], [self.model_hints(guidance)], uncertainty=uncertainty)
             if uncertainty:
@@ -199,6 +270,23 @@ class Session:
             else:
                 rgb = full_resolution(L, ab, L_guide)
         return ColorizedImage(rgb, image.alpha, self.provenance(guidance), unc, image)
+
+    def _numpy_still(self, guidance: Guidance | None, uncertainty: bool) -> bool:
+        """Whether a still takes the torch-free path: a numpy predictor (an ONNX export), a model
+        without hints (points given to it raise :class:`HintError` here), no uncertainty map, no
+        active guidance."""
+        if uncertainty or (guidance is not None and guidance.active) or not hasattr(self.predictor, "run"):
+            return False
+        return self.model_hints(guidance) is None
+
+    def _model_half_numpy(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model half of the torch-free still path: (L, ab, L_guide) for
+        :func:`tinct.core.fullres.join_full_resolution` (:func:`tinct.core.lowres.predict_lowres`;
+        the full image within 1 code of the torch path, tests/test_lowres.py)."""
+        L = luminance(pixels)
+        with self._lock:
+            ab, L_guide = lowres.predict_lowres(L, self.predictor.run, self.multiple, self.working_size)
+        return L, ab, L_guide
 
     def colorize_pixels(self, pixels: np.ndarray, guidance: Guidance | None = None) -> np.ndarray:
         """Gray (H, W) or RGB (H, W, 3) uint8/uint16 -> colorized uint8 RGB (H, W, 3) (:meth:`colorize_image`)."""
@@ -274,6 +362,18 @@ class Session:
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
         if dst.resolve() == src.resolve():
             raise ValueError(f"refusing to overwrite the input {src}")
+        if defer is not None and self._numpy_still(guidance, uncertainty):
+            # pipelined: the model half here, the full-resolution half in the deferred work with the
+            # encoding, so that (in tinct.apps.batch) the next image's network overlaps it
+            half = self._model_half_numpy(img.pixels)
+
+            def finish_later() -> None:
+                rgb = fullres.join_full_resolution(*half)
+                result = ColorizedImage(rgb, img.alpha, self.provenance(guidance), None, img)
+                atomic_write_bytes(dst, result.encode(out_fmt, quality))
+
+            defer(finish_later)
+            return dst
         result = self.colorize_image(img, guidance, uncertainty)
 
         def finish() -> None:

@@ -1,0 +1,161 @@
+"""onnxruntime inference without torch: :class:`OnnxPredictor`, the cache of exports and
+:func:`ready_predictor`, which answers a model from a cached export in milliseconds.
+
+The export itself (which needs torch and onnx) is :mod:`tinct.backends.onnx`; this module is what
+a process that only colorizes needs, so ``tinct colorize`` with a cached export never imports torch
+(see :func:`tinct.api.load_model`). Importing this module imports neither torch nor onnxruntime.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinct.backends.hardware import cpu_threads
+from tinct.registry import ModelSpec, resolve_spec
+
+if TYPE_CHECKING:
+    import torch
+
+INPUT_NAME = "l_norm"
+OUTPUT_NAME = "ab"
+
+
+class OnnxUnavailableError(RuntimeError):
+    """onnxruntime (or onnx, for export) is not installed."""
+
+
+def require(module: str, purpose: str):
+    """Import ``module`` or raise :class:`OnnxUnavailableError` saying how to install it."""
+    try:
+        return __import__(module)
+    except ImportError:
+        raise OnnxUnavailableError(
+            f"{purpose} needs the {module!r} package: pip install 'tinct[onnx]' (onnx and onnxruntime)"
+        ) from None
+
+
+def weights_sha1(path: str | Path) -> str:
+    """Hex SHA-1 of a weights file (what names a cached export)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def decode_meta(raw: dict[str, str]) -> dict[str, Any]:
+    """The ``tinct_*`` entries of an export's metadata map, values decoded from JSON."""
+    return {k: json.loads(v) for k, v in raw.items() if k.startswith("tinct_")}
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``tinct_*`` metadata of an exported file (values decoded from JSON), via onnxruntime."""
+    ort = require("onnxruntime", "the ONNX backend")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return decode_meta(sess.get_modelmeta().custom_metadata_map)
+
+
+class OnnxPredictor:
+    """``predict_ab`` of an exported model, run by onnxruntime on the CPU.
+
+    ``run(x)`` takes a float32 array (B, C, H, W) (C: the file's ``tinct_in_channels``, 1, or 4 for
+    a hint model) and returns ab (B, 2, h, w) float32; ``__call__`` does the same on torch tensors,
+    like :class:`tinct.backends.torch.TorchPredictor` (within the tolerance of
+    :mod:`tinct.backends.onnx`). ``threads``: intra-op threads (default
+    :func:`tinct.backends.hardware.cpu_threads`). Thread-safe (onnxruntime sessions are);
+    ``metadata`` holds the file's ``tinct_*`` entries.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        ort = require("onnxruntime", "the ONNX backend")
+        self.path = Path(path)
+        self.threads = threads or cpu_threads()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no spinning between runs: the pool's threads would burn the cores that the full-resolution
+        # half, decoding and encoding need right after each run
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.metadata = decode_meta(self.session.get_modelmeta().custom_metadata_map)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Normalised L (and hint channels) (B, C, H, W) -> ab (B, 2, h, w), float32 numpy arrays."""
+        (ab,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, np.float32)})
+        return ab
+
+    def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.run(l_norm.detach().to("cpu", torch.float32).numpy()))
+
+    def __repr__(self) -> str:
+        return f"OnnxPredictor({str(self.path)!r}, threads={self.threads})"
+
+
+def cache_dir() -> Path:
+    """Where automatic exports are kept: ``$TINCT_CACHE/onnx`` or ``~/.cache/tinct/onnx``."""
+    root = os.environ.get("TINCT_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "tinct") / "onnx"
+
+
+def export_path(name: str, **model_options: Any) -> tuple[Path, dict[str, Any]]:
+    """Where :func:`tinct.backends.onnx.cached_export` keeps ``name``'s export (and the options it bakes in).
+
+    Named ``{name}-{weights sha1[:12]}.onnx`` (plus a hash of the options when any are set), so
+    new weights or another temperature never reuse a stale export.
+    """
+    spec = resolve_spec(name)
+    opts = {k: v for k, v in sorted(model_options.items()) if v is not None}
+    stem = spec.weights_path.stem if spec.path else name  # a weights file: its stem, never its folders
+    tag = f"{stem}-{weights_sha1(spec.weights_path)[:12]}"
+    if opts:
+        tag += "-" + hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:8]
+    return cache_dir() / f"{tag}.onnx", opts
+
+
+def onnxruntime_available() -> bool:
+    """Whether onnxruntime can be imported (the ONNX backend can run)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def no_gpu() -> bool:
+    """True when "auto" surely means the CPU, known without importing torch: torch loaded and
+    reporting no CUDA, or no NVIDIA device node on Linux, or macOS (tinct uses CUDA only)."""
+    if "torch" in sys.modules:
+        return not sys.modules["torch"].cuda.is_available()
+    if platform.system() == "Darwin":
+        return True
+    return platform.system() == "Linux" and not glob.glob("/dev/nvidia[0-9]*")
+
+
+def ready_predictor(spec: ModelSpec, device: Any, backend: str, model_options: dict[str, Any]) -> OnnxPredictor | None:
+    """The ONNX predictor for ``spec`` when it can start now without torch, else None.
+
+    That is: ``backend`` "auto" or "onnx", the device the CPU ("cpu", or "auto" with :func:`no_gpu`),
+    onnxruntime installed, and an export of these weights and options already in :func:`cache_dir`
+    (the first load, which exports, goes the torch way).
+    """
+    if backend not in ("auto", "onnx") or not (str(device) == "cpu" or (str(device) == "auto" and no_gpu())):
+        return None
+    if not spec.weights_path.is_file() or not onnxruntime_available():
+        return None
+    path, _ = export_path(spec.name, **model_options)
+    return OnnxPredictor(path) if path.is_file() else None

@@ -1,0 +1,203 @@
+"""The full-resolution half on every core, in numpy: ab upsampled along L (fast guided filter) and
+joined with L into 8-bit sRGB, strip by strip, the strips spread over a thread pool.
+
+Every step is a numpy kernel that releases the GIL (:func:`tinct.core.color.lab_to_rgb8_array`
+and the bilinear taps here), so threads over strips use all cores; strips are small (about
+:data:`TASK_PIXELS` pixels) so each one's temporaries stay in cache, and memory is the output
+plus a few strips per thread. Results do not depend on the strip size or the number of threads.
+
+Agreement with the torch implementation it replaced (tinct 0.x ``pipeline.join_full_resolution``):
+within 1 code on the golden tests (measured maximum difference: 1 code, at fewer than 1 pixel in
+10^4), and exactly the same bilinear taps and guided-filter coefficients up to float32 rounding.
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from tinct.core.color import lab_to_rgb8_array
+
+#: pixels per task of the full-resolution half (small enough for a core's cache, large enough
+#: that Python's per-call overhead stays a few per cent)
+TASK_PIXELS = 1 << 16
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_KEY = (0, 0)  # (threads, pid): a forked child makes its own pool (the parent's threads are not in it)
+_POOL_LOCK = threading.Lock()
+
+
+def default_threads() -> int:
+    """Threads for the full-resolution half: ``TINCT_THREADS``, else the cores this process may use."""
+    env = os.environ.get("TINCT_THREADS")
+    if env:
+        return max(1, int(env))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_strips(height: int, width: int, work: Callable[[slice], None], threads: int | None = None) -> None:
+    """Call ``work(rows)`` for consecutive row slices covering ``height`` rows, on ``threads`` threads.
+
+    Each slice holds about :data:`TASK_PIXELS` pixels (at least one row); ``work`` writes its own
+    rows of the output, so the order does not matter. Exceptions propagate.
+    """
+    global _POOL, _POOL_KEY
+    threads = threads or default_threads()
+    rows = max(1, TASK_PIXELS // max(1, width))
+    slices = [slice(y, min(height, y + rows)) for y in range(0, height, rows)]
+    if threads <= 1 or len(slices) <= 1:
+        for sl in slices:
+            work(sl)
+        return
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_KEY != (threads, os.getpid()):
+            _POOL = ThreadPoolExecutor(threads, thread_name_prefix="tinct-strips")
+            _POOL_KEY = (threads, os.getpid())
+        pool = _POOL
+    for f in [pool.submit(work, sl) for sl in slices]:
+        f.result()
+
+
+def box(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over (2r+1)^2 windows (edges replicated) of x (..., h, w), float32."""
+    k = 2 * r + 1
+    pad = [(0, 0)] * (x.ndim - 2) + [(r, r), (r, r)]
+    p = np.pad(np.asarray(x, np.float32), pad, mode="edge")
+    h, w = x.shape[-2:]
+    rows = sum(p[..., i : i + h, :] for i in range(k))
+    return sum(rows[..., j : j + w] for j in range(k)) * np.float32(1.0 / (k * k))
+
+
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int = 2, eps: float = 16.0):
+    """Guided-filter coefficients (He et al.) at low resolution: src ~ A * guide + B locally.
+
+    guide (h, w), src (C, h, w) -> A, B (C, h, w) float32, already box-averaged (the same maths as
+    :func:`tinct.core.filters.guided_coefficients`, on numpy arrays).
+    """
+    g = np.asarray(guide, np.float32)[None]
+    s = np.asarray(src, np.float32)
+    mean_g = box(g, radius)
+    mean_s = box(s, radius)
+    cov = box(g * s, radius) - mean_g * mean_s
+    var = box(g * g, radius) - mean_g * mean_g
+    a = cov / (var + np.float32(eps))
+    b = mean_s - a * mean_g
+    return box(a, radius), box(b, radius)
+
+
+def linear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of bilinear resampling (align_corners=False) along one axis."""
+    pos = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * np.float32(n_in / n_out) - np.float32(0.5)
+    pos = np.clip(pos, 0, n_in - 1)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+class Upsampler:
+    """Bilinear upsampling (align_corners=False) of ``coef`` (C, h, w) to (C, height, width), by rows.
+
+    The horizontal pass is done once (C, h, width); :meth:`rows` finishes any slice of output rows.
+    """
+
+    def __init__(self, coef: np.ndarray, height: int, width: int):
+        coef = np.asarray(coef, np.float32)
+        x0, x1, wx = linear_taps(width, coef.shape[-1])
+        self.cols = np.ascontiguousarray(coef[..., x0] * (1 - wx) + coef[..., x1] * wx)  # C order: rows gather fast
+        self.y0, self.y1, self.wy = linear_taps(height, coef.shape[-2])
+
+    def rows(self, sl: slice) -> np.ndarray:
+        """Output rows ``sl``: (C, rows, width) float32."""
+        w = self.wy[sl][:, None]
+        top = self.cols[:, self.y0[sl]]
+        top *= 1 - w
+        bottom = self.cols[:, self.y1[sl]]
+        bottom *= w
+        top += bottom
+        return top
+
+
+def upsample_ab_rows(
+    L: np.ndarray, ab_small: np.ndarray, L_guide: np.ndarray | None, radius: int = 2, eps: float = 16.0
+) -> Callable[[slice], np.ndarray]:
+    """A function from a slice of rows to full-resolution ab (C, rows, W) for L (H, W).
+
+    With ``L_guide`` (L at ab_small's resolution) the fast guided filter, ab = A * L + B with the
+    coefficients upsampled bilinearly; with None, plain bilinear upsampling of ``ab_small``.
+    """
+    H, W = L.shape
+    c = ab_small.shape[0]
+    if L_guide is None:
+        return Upsampler(ab_small, H, W).rows
+    A, B = guided_coefficients(L_guide, ab_small, radius, eps)
+    up = Upsampler(np.concatenate([A, B]), H, W)
+
+    def rows(sl: slice) -> np.ndarray:
+        coef = up.rows(sl)
+        ab = coef[:c]
+        ab *= L[sl]
+        ab += coef[c:]
+        return ab
+
+    return rows
+
+
+def join_full_resolution(
+    L: np.ndarray,
+    ab_small: np.ndarray,
+    L_guide: np.ndarray | None,
+    radius: int = 2,
+    eps: float = 16.0,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Upsample ab (2, h, w) to L's (H, W), guided by L, and join it with L -> uint8 RGB (H, W, 3).
+
+    numpy arrays in (float32); ``L_guide`` None: plain bilinear. Never holds full-resolution ab;
+    strips run on ``threads`` threads (default :func:`default_threads`).
+    """
+    L = np.ascontiguousarray(L, np.float32)
+    H, W = L.shape
+    out = np.empty((H, W, 3), np.uint8) if out is None else out
+    ab_rows = upsample_ab_rows(L, np.asarray(ab_small, np.float32), L_guide, radius, eps)
+
+    def work(sl: slice) -> None:
+        ab = ab_rows(sl)
+        lab_to_rgb8_array(L[sl], ab[0], ab[1], out=out[sl])
+
+    run_strips(H, W, work, threads)
+    return out
+
+
+def upsample_ab(
+    L: np.ndarray, ab_small: np.ndarray, L_guide: np.ndarray | None, radius: int = 2, eps: float = 16.0
+) -> np.ndarray:
+    """Full-resolution ab (C, H, W) float32 from ab_small (C, h, w), guided by L (:func:`upsample_ab_rows`)."""
+    L = np.ascontiguousarray(L, np.float32)
+    out = np.empty((ab_small.shape[0], *L.shape), np.float32)
+    ab_rows = upsample_ab_rows(L, np.asarray(ab_small, np.float32), L_guide, radius, eps)
+
+    def work(sl: slice) -> None:
+        out[:, sl] = ab_rows(sl)
+
+    run_strips(L.shape[0], L.shape[1], work)
+    return out
+
+
+def join_ab(L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None, threads: int | None = None) -> np.ndarray:
+    """Join full-resolution L (H, W) and ab (2, H, W) -> uint8 RGB (H, W, 3), strips on all cores."""
+    L = np.asarray(L, np.float32)
+    ab = np.asarray(ab, np.float32)
+    H, W = L.shape
+    out = np.empty((H, W, 3), np.uint8) if out is None else out
+
+    def work(sl: slice) -> None:
+        lab_to_rgb8_array(L[sl], ab[0, sl], ab[1, sl], out=out[sl])
+
+    run_strips(H, W, work, threads)
+    return out
