@@ -115,7 +115,10 @@ def test_cli_train_and_errors(smoke_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "r" / "model.safetensors").exists()
     r = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nothing"), "--steps", "1", "-q"])
-    assert r.exit_code == 1 and "no images found" in r.output
+    assert r.exit_code == 1
+    nothing = tmp_path / "nothing"
+    hint = "give a folder of your own colour images (or a .txt list)"
+    assert r.output == f"error: --data {nothing} does not exist; {hint}\n"
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense_key = 1\n")
     r = CliRunner().invoke(app, ["train", "--config", str(bad)])
