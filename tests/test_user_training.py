@@ -206,8 +206,16 @@ def test_eval_skips_a_gray_image_with_a_note(own_photos, tmp_path, capsys):
     from tinct.evaluate import run_eval
 
     summary = run_eval(own_photos, ["lite"], tmp_path / "report", progress=False)
-    assert summary["n_images"] == 6
+    assert summary["n_images"] == 6 and summary["n_skipped"] == 2
     assert capsys.readouterr().err.count("tinct eval: skipped gray.jpg: near-gray (mean chroma 0.00 < 3.0)") == 1
+    report = (tmp_path / "report" / "report.html").read_text()
+    for explained in (  # every column says what it measures and which way is better
+        "<dt>PSNR gain (dB) (higher is better)</dt>",
+        "<dt>CIEDE2000 (lower is better)</dt>",
+        "<dt>colourfulness ratio (1.0 is ideal)</dt>",
+        "<dt>AIT (s) (lower is better)</dt><dd>average inference time per image, seconds",
+    ):
+        assert explained in report
 
 
 # ---- ordinary mistakes: one line, exit 1, nothing written --------------------------------------
@@ -299,6 +307,12 @@ def test_the_trained_working_size_is_carried_and_used(trained, own_photos, tmp_p
     assert api.load_model(str(trained), device="cpu").working_size == 32  # colorize and the API
     summary = run_eval(own_photos, [str(trained)], tmp_path / "report", progress=False)
     assert summary["models"][str(trained)]["working_size"] == 32
+    report = (tmp_path / "report" / "report.html").read_text()
+    gain = summary["models"][str(trained)]["stats"]["psnr_gain"]["mean"]
+    legend = f"{trained} (mean {gain:+.2f})"
+    assert f">{legend}</text>" in report  # the full name in the plot's legend
+    svg_width = int(report.split('<svg viewBox="0 0 ', 1)[1].split(" ", 1)[0])
+    assert svg_width >= 56 + 22 + 7 * len(legend)  # and room for it
 
 
 def test_serve_a_trained_model_file(trained):

@@ -79,7 +79,8 @@ def print_video_summary(summary: dict) -> None:
 
     t = Table(title=f"tinct eval: {summary['n_videos']} videos")
     keys = ("psnr_gray", "psnr_raw", "psnr_stable", "flicker_truth", "flicker_raw", "flicker_stable")
-    for c in ("model", "frames", *(k.replace("_", " ") for k in keys)):
+    t.add_column("model", overflow="fold")
+    for c in ("frames", *(k.replace("_", " ") for k in keys)):
         t.add_column(c)
     for name, m in summary["models"].items():
         cells = [m.get(k) for k in keys]
@@ -96,7 +97,8 @@ def print_summary(summary: dict) -> None:
     with_hints = f", {n_hints} colour hints per image" if n_hints else ""
     t = Table(title=f"tinct eval: {summary.get('n_images', '?')} images{with_hints}")
     cols = ["model", "PSNR", "gain", "SSIM", "CIEDE2000", "colourfulness", "AIT s"]
-    for c in cols:
+    t.add_column(cols[0], overflow="fold")  # full model names (a weights file's path), never cut
+    for c in cols[1:]:
         t.add_column(c)
     for name, m in summary["models"].items():
 

@@ -386,6 +386,7 @@ class _Log:
             grid = columns if self.cfg.sample_images > 0 else None
             entry.update(validate(validate_model, self.val_ds, self.cfg, self.device, grid))
             if columns:  # rows: gray input, the model at this step, the truth
-                write_image(self.out / "samples" / f"step_{entry['step']:06d}.png", sample_grid(columns))
+                labels = ("gray input", f"step {entry['step']}", "truth")
+                write_image(self.out / "samples" / f"step_{entry['step']:06d}.png", sample_grid(columns, labels=labels))
         self.file.write(json.dumps(entry) + "\n")
         self.file.flush()
