@@ -351,3 +351,32 @@ def test_serve_names_the_valid_models_in_one_line(tmp_path):
         f"error: weights file {missing} not found (and {str(missing)!r} is not a registry model)"
         " (or a model.safetensors file that tinct train wrote)\n"
     )
+
+
+def test_release_card_records_machine_precision_and_wall_time(tmp_path):
+    """scripts/release_model.py takes the machine, precision, speed and wall time a run recorded."""
+    import importlib.util
+    from pathlib import Path
+
+    from tinct.registry import get_spec
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "release_model.py"
+    loader = importlib.util.spec_from_file_location("release_model", path)
+    release = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(release)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.jsonl").write_text(json.dumps({"step": 5, "time": 100.0}) + "\n")
+    recorded = {"steps": 5, "wall_time_s": 600.4, "hardware": "Intel X", "precision": "bf16", "images_per_s": 12.5}
+    (run / "summary.json").write_text(json.dumps(recorded))
+    facts = release._training_facts(run)
+    assert {k: facts[k] for k in ("steps", "wall_time_s", "hardware", "precision", "images_per_s")} == {
+        **recorded,
+        "wall_time_s": 600,
+    }
+    spec = get_spec("lite")
+    card = json.loads(spec.metrics_path.read_text())
+    card["training"].update(hardware="Intel X", precision="bf16", wall_time_s=600, images_per_s=12.5)
+    assert "- Hardware: Intel X, precision bf16; wall time 10 min (12.5 images/s)." in release.render_card(
+        spec, card, ""
+    )
