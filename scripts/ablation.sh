@@ -9,7 +9,7 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(lite prism-noglobal prism prism-attn prism-w48 prism-s2)
 for n in "${names[@]}"; do
   start=$(date +%s)
-  tinct train --config "configs/ablation/$n.toml" --resume -q
+  tinct train --config "configs/ablation/$n.toml" --resume-or-start -q
   echo "$n train_wall_s $(( $(date +%s) - start ))" >> runs/ablation/walltimes.txt
 done
 models=$(printf 'runs/ablation/%s/model.safetensors,' "${names[@]}")

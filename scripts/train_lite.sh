@@ -9,9 +9,9 @@
 # configs (or pass --device cuda) on a GPU. Then ship with scripts/release_model.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tinct train --config configs/lite.toml --resume "$@"
+tinct train --config configs/lite.toml --resume-or-start "$@"
 [ -d runs/lite-ft ] || cp -r runs/lite runs/lite-ft
-tinct train --config configs/lite-finetune.toml --resume "$@"
+tinct train --config configs/lite-finetune.toml --resume-or-start "$@"
 [ -d runs/lite-mid ] || cp -r runs/lite-ft runs/lite-mid
-tinct train --config configs/lite-mid.toml --resume "$@"
-tinct train --config configs/lite-whole.toml --resume "$@"
+tinct train --config configs/lite-mid.toml --resume-or-start "$@"
+tinct train --config configs/lite-whole.toml --resume-or-start "$@"

@@ -17,5 +17,5 @@ for cfg in configs/prism/stage*.toml; do
   if [ -f "$out/model.safetensors" ] && [ ! -f "$out/checkpoint.safetensors" ]; then
     continue  # a finished stage shipped in from elsewhere (no checkpoint to resume)
   fi
-  tinct train --config "$cfg" --resume "$@"
+  tinct train --config "$cfg" --resume-or-start "$@"
 done

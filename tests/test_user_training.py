@@ -111,6 +111,12 @@ def test_a_run_is_never_clobbered(smoke_dir, tiny_toml, tmp_path):
     assert r.exit_code == 1
     assert r.output == f"error: --resume: {fresh} has no checkpoint.safetensors; start a new run without --resume\n"
     assert not fresh.exists()
+    for _ in range(2):  # the scripts' --resume-or-start: a new run, then the finished run left as it is
+        r = cli(
+            "train", "--config", tiny_toml, "--data", smoke_dir, "--steps", 2, "--out", fresh, "--resume-or-start", "-q"
+        )
+        assert r.exit_code == 0, r.output
+    assert "the run already finished at step 2" in r.output and steps_of(fresh / "checkpoint.safetensors") == 2
 
 
 def test_ctrl_c_checkpoints_and_resume_is_exact(smoke_dir, tiny_toml, tmp_path, monkeypatch):
