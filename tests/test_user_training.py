@@ -305,13 +305,15 @@ def trained(tmp_path_factory):
 
 def test_the_trained_working_size_is_carried_and_used(trained, own_photos, tmp_path):
     from tinct import api
-    from tinct.evaluate import run_eval
 
     with safe_open(str(trained), framework="pt") as f:
         assert json.loads(f.metadata()["working_size"]) == 32
     assert resolve_spec(str(trained)).working_size == 32
     assert api.load_model(str(trained), device="cpu").working_size == 32  # colorize and the API
-    summary = run_eval(own_photos, [str(trained)], tmp_path / "report", progress=False)
+    r = cli("eval", own_photos, "--models", trained, "--out", tmp_path / "report", "-q")
+    assert r.exit_code == 0, r.output
+    assert any(line.startswith(f"│ {trained} ") for line in r.output.splitlines())  # the full name on the console
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["models"][str(trained)]["working_size"] == 32
     report = (tmp_path / "report" / "report.html").read_text()
     gain = summary["models"][str(trained)]["stats"]["psnr_gain"]["mean"]
