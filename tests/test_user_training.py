@@ -388,3 +388,28 @@ def test_release_card_records_machine_precision_and_wall_time(tmp_path):
     assert "- Hardware: Intel X, precision bf16; wall time 10 min (12.5 images/s)." in release.render_card(
         spec, card, ""
     )
+
+
+def test_a_weights_file_names_its_temperature_and_older_files_their_training_size(trained, tmp_path):
+    from safetensors.torch import save_file
+
+    tensors = load_file(str(trained))
+    with safe_open(str(trained), framework="pt") as f:
+        meta = dict(f.metadata())
+    older = {k: v for k, v in meta.items() if k != "working_size"}  # written before the working size was recorded
+    save_file(tensors, str(tmp_path / "older.safetensors"), metadata=older)
+    assert resolve_spec(str(tmp_path / "older.safetensors")).working_size == 32  # from its config's size
+    save_file(tensors, str(tmp_path / "chosen.safetensors"), metadata={**meta, "temperature": "0.6"})
+    spec = resolve_spec(str(tmp_path / "chosen.safetensors"))
+    assert spec.kwargs == {"width": 8, "temperature": 0.6} and spec.working_size == 32
+
+
+def test_the_summary_chart_keys_long_names_under_it():
+    from tinct.evaluate.report import summary_png
+
+    stat = {"mean": 0.5, "lo": 0.2, "hi": 0.8}
+    short = {"n_images": 3, "models": {m: {"stats": {"psnr_gain": stat}} for m in ("gray", "lite")}}
+    long_name = "runs/a-rather-long-run-folder-name/model.safetensors"
+    long = {"n_images": 3, "models": {m: {"stats": {"psnr_gain": stat}} for m in ("gray", long_name)}}
+    assert Image.open(io.BytesIO(summary_png(short))).size == (640, 360)
+    assert Image.open(io.BytesIO(summary_png(long))).size == (640, 360 + 2 * 18)  # "1: gray", "2: <full name>"
