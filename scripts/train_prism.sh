@@ -11,11 +11,13 @@
 # Add `--device cuda` on a GPU. Then ship with scripts/release_model.py runs/prism-sN --name prism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --resume where the config's run folder holds a checkpoint (tinct train refuses --resume without one)
+resume_flag() { local out; out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$1"); if [ -f "$out/checkpoint.safetensors" ]; then echo --resume; fi; }
 [ -f runs/splits/train.txt ] || python scripts/make_dev_split.py
 for cfg in configs/prism/stage*.toml; do
   out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$cfg")
   if [ -f "$out/model.safetensors" ] && [ ! -f "$out/checkpoint.safetensors" ]; then
     continue  # a finished stage shipped in from elsewhere (no checkpoint to resume)
   fi
-  tinct train --config "$cfg" --resume-or-start "$@"
+  tinct train --config "$cfg" $(resume_flag "$cfg") "$@"
 done

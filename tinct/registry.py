@@ -191,8 +191,10 @@ def resolve_spec(name: str) -> ModelSpec:
     its training config's ``size``, else the registry default (256); a ``temperature`` in the
     metadata (one chosen for the weights) joins the kwargs. Callers may still override both. So
     ``tinct colorize --model runs/mine/model.safetensors`` and ``tinct eval --models
-    lite,runs/mine/model.safetensors`` use a model you trained. The server accepts registry names
-    only (:func:`get_spec`). Raises :class:`UnknownModelError` for anything else, with the reason.
+    lite,runs/mine/model.safetensors`` use a model you trained, and ``tinct serve --model
+    runs/mine/model.safetensors`` serves it as its default (a request may name registry models
+    only, :func:`get_spec`, or that default). Raises :class:`UnknownModelError` for anything else,
+    with the reason.
     """
     if name in MODELS or not name.endswith(".safetensors"):
         return get_spec(name)

@@ -30,12 +30,6 @@ def train(
     seed: Annotated[Optional[int], typer.Option()] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.safetensors.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the run that OUT holds.")] = False,
-    resume_or_start: Annotated[
-        bool,
-        typer.Option(
-            help="Resume when OUT holds a checkpoint, else start a new run (for scripts that replay a chain)."
-        ),
-    ] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
 ) -> None:
     """Train a model on your own colour images; checkpoints are atomic, Ctrl-C writes one, and `--resume`
@@ -63,7 +57,6 @@ def train(
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     try:
         cfg = TrainConfig.from_options(config, **overrides)
-        resume = resume or (resume_or_start and (Path(cfg.out) / "checkpoint.safetensors").is_file())
         summary = run_train(cfg, resume=resume, progress=not quiet, overwrite=overwrite)
     except TrainingInterrupted as e:
         if speaks:
