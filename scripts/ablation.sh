@@ -5,11 +5,13 @@
 #   python scripts/make_dev_split.py && bash scripts/ablation.sh [names...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --resume where the config's run folder holds a checkpoint (tinct train refuses --resume without one)
+resume_flag() { local out; out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$1"); if [ -f "$out/checkpoint.safetensors" ]; then echo --resume; fi; }
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(lite prism-noglobal prism prism-attn prism-w48 prism-s2)
 for n in "${names[@]}"; do
   start=$(date +%s)
-  tinct train --config "configs/ablation/$n.toml" --resume -q
+  tinct train --config "configs/ablation/$n.toml" $(resume_flag "configs/ablation/$n.toml") -q
   echo "$n train_wall_s $(( $(date +%s) - start ))" >> runs/ablation/walltimes.txt
 done
 models=$(printf 'runs/ablation/%s/model.safetensors,' "${names[@]}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import platform
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,15 +36,28 @@ def _scores(summary: dict, model: str) -> dict:
 
 
 def _training_facts(run: Path) -> dict:
+    """Steps, wall time, machine, precision and speed of a run: from its summary.json (runs record them,
+    the wall time summed over resumed sessions), else, for older runs, the wall time from the gaps
+    between log lines (restarts left out) and no machine or precision."""
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
-    cfg = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
-    # wall time: sum of the gaps between log lines, leaving out restarts (resumed runs)
-    wall, prev = 0.0, None
-    for row in log:
-        if prev is not None and row["step"] > prev["step"]:
-            wall += row["time"] - prev["time"]
-        prev = row
-    return {"steps": log[-1]["step"], "wall_time_s": round(wall), "last_log": log[-1], "summary": cfg}
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    if "wall_time_s" in summary:
+        wall = float(summary["wall_time_s"])
+    else:
+        wall, prev = 0.0, None
+        for row in log:
+            if prev is not None and row["step"] > prev["step"]:
+                wall += row["time"] - prev["time"]
+            prev = row
+    return {
+        "steps": summary.get("steps", log[-1]["step"]),
+        "wall_time_s": round(wall),
+        "hardware": summary.get("hardware"),
+        "precision": summary.get("precision"),
+        "images_per_s": summary.get("images_per_s"),
+        "last_log": log[-1],
+        "summary": summary,
+    }
 
 
 def main() -> None:
@@ -53,7 +66,7 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--val", type=Path, default=REPO.parent / "shared" / "data" / "val")
     ap.add_argument("--medical", type=Path, default=REPO.parent / "shared" / "data" / "medical" / "val")
-    ap.add_argument("--hardware", default=f"{platform.processor() or platform.machine()} CPU, 2 cores")
+    ap.add_argument("--hardware", default=None, help="the machine (default: what the run recorded, else this CPU)")
     ap.add_argument("--config", default=None, help="config file that reproduces the run")
     ap.add_argument("--notes", default="", help="extra text for the card")
     ap.add_argument("--reproduce", default=None, help="command that reproduces the run (default: tinct train --config)")
@@ -68,6 +81,7 @@ def main() -> None:
 
     from safetensors import safe_open
 
+    from tinct.backends.hardware import cpu_name
     from tinct.registry import build_architecture, get_spec
 
     spec = get_spec(args.name)
@@ -100,7 +114,9 @@ def main() -> None:
         "training": {
             "steps": facts["steps"],
             "wall_time_s": facts["wall_time_s"],
-            "hardware": args.hardware,
+            "hardware": args.hardware or facts["hardware"] or f"{cpu_name()}, {os.cpu_count()} cores",
+            "precision": facts["precision"],
+            "images_per_s": facts["images_per_s"],
             "config": meta.get("config", {}),
             "config_file": args.config,
             "reproduce": args.reproduce or f"tinct train --config {args.config or 'configs/' + args.name + '.toml'}",
@@ -215,7 +231,11 @@ def render_card(spec, c: dict, notes: str) -> str:
         f"{t['steps'] * cfg.get('batch', 0) / _n_images(cfg.get('data', '')):.1f} epochs), "
         f"{_optimizer_words(spec, cfg)}, "
         f"seed {cfg.get('seed', '?')}.",
-        f"- Hardware: {t['hardware']}; wall time {t['wall_time_s'] / 60:.0f} min.",
+        f"- Hardware: {t['hardware']}"
+        + (f", precision {t['precision']}" if t.get("precision") else "")
+        + f"; wall time {t['wall_time_s'] / 60:.0f} min"
+        + (f" ({t['images_per_s']:.1f} images/s)" if t.get("images_per_s") else "")
+        + ".",
         f"- Reproduce: `{t.get('reproduce') or 'tinct train --config ' + str(t.get('config_file'))}`.",
         (
             f"- Initialised from `{cfg['init']}` (this project's own weights); no other pretrained weights were "

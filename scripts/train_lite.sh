@@ -9,9 +9,11 @@
 # configs (or pass --device cuda) on a GPU. Then ship with scripts/release_model.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tinct train --config configs/lite.toml --resume "$@"
+# --resume where the config's run folder holds a checkpoint (tinct train refuses --resume without one)
+resume_flag() { local out; out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$1"); if [ -f "$out/checkpoint.safetensors" ]; then echo --resume; fi; }
+tinct train --config configs/lite.toml $(resume_flag configs/lite.toml) "$@"
 [ -d runs/lite-ft ] || cp -r runs/lite runs/lite-ft
-tinct train --config configs/lite-finetune.toml --resume "$@"
+tinct train --config configs/lite-finetune.toml $(resume_flag configs/lite-finetune.toml) "$@"
 [ -d runs/lite-mid ] || cp -r runs/lite-ft runs/lite-mid
-tinct train --config configs/lite-mid.toml --resume "$@"
-tinct train --config configs/lite-whole.toml --resume "$@"
+tinct train --config configs/lite-mid.toml $(resume_flag configs/lite-mid.toml) "$@"
+tinct train --config configs/lite-whole.toml $(resume_flag configs/lite-whole.toml) "$@"

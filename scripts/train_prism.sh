@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=0
 if [ "${1:-}" = "--scratch" ]; then scratch=1; shift; fi
+# --resume where the config's run folder holds a checkpoint (tinct train refuses --resume without one)
+resume_flag() { local out; out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$1"); if [ -f "$out/checkpoint.safetensors" ]; then echo --resume; fi; }
 [ -f runs/splits/train.txt ] || python scripts/make_dev_split.py
 for cfg in configs/prism/stage*.toml; do
   weights="${cfg%.toml}.safetensors"
@@ -19,6 +21,6 @@ for cfg in configs/prism/stage*.toml; do
     continue  # finished and committed
   fi
   out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$cfg")
-  tinct train --config "$cfg" --resume-or-start "$@"
+  tinct train --config "$cfg" $(resume_flag "$cfg") "$@"
   cp "$out/model.safetensors" "$weights"
 done

@@ -18,5 +18,6 @@ if [[ " ${models[*]} " == *" unet "* ]] && [ ! -f runs/featurenet/featurenet.saf
 fi
 printf '%s\n' "${models[@]}" | xargs -P "$JOBS" -I{} bash -c '
   if [ -f runs/zoo/{}/model.safetensors ]; then echo "{}: done already"; exit 0; fi
-  tinct train --config configs/zoo/{}.toml --resume > runs/zoo/{}.out 2>&1 && echo "{}: trained" || echo "{}: FAILED (runs/zoo/{}.out)"
+  resume=$([ -f runs/zoo/{}/checkpoint.safetensors ] && echo --resume || true)
+  tinct train --config configs/zoo/{}.toml $resume > runs/zoo/{}.out 2>&1 && echo "{}: trained" || echo "{}: FAILED (runs/zoo/{}.out)"
 '

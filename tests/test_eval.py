@@ -181,9 +181,17 @@ def test_bad_arguments(tmp_path, sessions):
     with pytest.raises(evaluate.EvalError, match="not a folder"):
         run_eval(tmp_path / "missing", ["lite"], tmp_path / "r")
     (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "bad.png").write_bytes(b"")
-    with pytest.raises(evaluate.EvalError, match="no image could be evaluated"):
+    with pytest.raises(evaluate.EvalError) as e:
         run_eval(tmp_path / "empty", ["lite"], tmp_path / "r", progress=False)
+    empty = tmp_path / "empty"
+    assert str(e.value) == f"no images found in {empty} (jpg, png, ...); nothing to score, no report written"
+    (tmp_path / "empty" / "bad.png").write_bytes(b"")
+    with pytest.raises(evaluate.EvalError) as e:
+        run_eval(tmp_path / "empty", ["lite"], tmp_path / "r", progress=False)
+    assert str(e.value) == (
+        f"no colour image to score in {tmp_path / 'empty'}: 1 skipped (1 unreadable, 0 near-gray); no report written"
+    )
+    assert not (tmp_path / "r").exists()  # a failed evaluation writes no report files
     with pytest.raises(evaluate.EvalError, match="baseline"):
         evaluate.resolve_models("lite,gray")
     assert evaluate.resolve_models(" lite, vivid,lite ") == ["lite", "vivid"]

@@ -115,7 +115,10 @@ def test_cli_train_and_errors(smoke_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "r" / "model.safetensors").exists()
     r = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nothing"), "--steps", "1", "-q"])
-    assert r.exit_code == 1 and "no images found" in r.output
+    assert r.exit_code == 1
+    nothing = tmp_path / "nothing"
+    hint = "give a folder of your own colour images (or a .txt list)"
+    assert r.output == f"error: --data {nothing} does not exist; {hint}\n"
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense_key = 1\n")
     r = CliRunner().invoke(app, ["train", "--config", str(bad)])
@@ -260,10 +263,14 @@ def test_validation_writes_sample_grids(smoke_dir, tmp_path):
     grids = sorted((tmp_path / "run" / "samples").glob("*.png"))
     assert [g.name for g in grids] == ["step_000003.png", "step_000006.png"]
     grid = np.asarray(Image.open(grids[-1]))
-    assert grid.shape == (3 * 128, 3 * 128 + 2 * 4, 3)  # three 128 px val crops, stacked gray / model / truth
-    gray = grid[:128, :128].astype(int)
+    # a 72 px strip of row labels, then three 128 px val crops, stacked gray / model / truth
+    assert grid.shape == (3 * 128, 72 + 3 * 128 + 2 * 4, 3)
+    gray = grid[:128, 72:200].astype(int)
     assert np.abs(gray[..., 0] - gray[..., 1]).max() <= 1  # the first row is the gray input
-    assert np.abs(grid[256:, :128].astype(int) - gray).mean() > 1  # the last is the colour truth
+    assert np.abs(grid[256:, 72:200].astype(int) - gray).mean() > 1  # the last is the colour truth
+    for band in range(3):  # each row band is labelled (black text on the white strip)
+        strip = grid[band * 128 : (band + 1) * 128, :72]
+        assert strip.min() < 100 and np.median(strip) == 255
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

@@ -186,11 +186,15 @@ def resolve_spec(name: str) -> ModelSpec:
     """A registry entry, or the spec of a weights file that ``tinct train`` wrote (its ``model.safetensors``).
 
     A name that is not in the registry and ends in ``.safetensors`` is read as a path: the
-    architecture and its arguments come from the file's metadata (``arch``, ``kwargs``), the
-    working size is the registry default (256; override it with ``working_size``). So
+    architecture and its arguments come from the file's metadata (``arch``, ``kwargs``); the working
+    size is the file's ``working_size`` (what ``tinct train`` writes: the size it trained at), else
+    its training config's ``size``, else the registry default (256); a ``temperature`` in the
+    metadata (one chosen for the weights) joins the kwargs. Callers may still override both. So
     ``tinct colorize --model runs/mine/model.safetensors`` and ``tinct eval --models
-    lite,runs/mine/model.safetensors`` use a model you trained. The server accepts registry names
-    only (:func:`get_spec`). Raises :class:`UnknownModelError` for anything else, with the reason.
+    lite,runs/mine/model.safetensors`` use a model you trained, and ``tinct serve --model
+    runs/mine/model.safetensors`` serves it as its default (a request may name registry models
+    only, :func:`get_spec`, or that default). Raises :class:`UnknownModelError` for anything else,
+    with the reason.
     """
     if name in MODELS or not name.endswith(".safetensors"):
         return get_spec(name)
@@ -215,7 +219,40 @@ def resolve_spec(name: str) -> ModelSpec:
         ) from None
     if arch not in ARCHITECTURES or not isinstance(kwargs, dict):
         raise UnknownModelError(f"{name}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    return ModelSpec(name=name, arch=arch, description=f"{arch} weights from {name}", kwargs=kwargs, path=str(path))
+    size, temperature = _trained_for(meta)
+    if temperature is not None:
+        kwargs = {**kwargs, "temperature": temperature}
+    return ModelSpec(
+        name=name,
+        arch=arch,
+        description=f"{arch} weights from {name}",
+        kwargs=kwargs,
+        path=str(path),
+        **({"working_size": size} if size else {}),
+    )
+
+
+def _trained_for(meta: dict[str, str]) -> tuple[int | None, float | None]:
+    """(working size, temperature) a weights file's metadata names: ``working_size`` (else the training
+    config's ``size``) and ``temperature``; None for what it does not name or names wrongly."""
+
+    def number(key: str, source: dict[str, Any]) -> Any:
+        value = source.get(key)
+        try:
+            value = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            return None
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+    size = number("working_size", meta)
+    if size is None:
+        try:
+            config = json.loads(meta.get("config", "{}"))
+        except ValueError:
+            config = {}
+        size = number("size", config) if isinstance(config, dict) else None
+    temperature = number("temperature", meta)
+    return (int(size) if size else None), (float(temperature) if temperature else None)
 
 
 def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:

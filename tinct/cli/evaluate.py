@@ -74,29 +74,30 @@ def eval_(
 
 def print_video_summary(summary: dict) -> None:
     """The video summary as a table on the console."""
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"tinct eval: {summary['n_videos']} videos")
     keys = ("psnr_gray", "psnr_raw", "psnr_stable", "flicker_truth", "flicker_raw", "flicker_stable")
-    for c in ("model", "frames", *(k.replace("_", " ") for k in keys)):
+    t.add_column("model", no_wrap=True, min_width=max(map(len, summary["models"]), default=5))
+    for c in ("frames", *(k.replace("_", " ") for k in keys)):
         t.add_column(c)
     for name, m in summary["models"].items():
         cells = [m.get(k) for k in keys]
         t.add_row(name, str(m["frames"]), *("-" if v is None else f"{v:.3f}" for v in cells))
-    Console().print(t)
+    _print_wide(t, summary)
 
 
 def print_summary(summary: dict) -> None:
     """The image summary as a table on the console: mean of each statistic per model."""
-    from rich.console import Console
     from rich.table import Table
 
     n_hints = summary.get("hints", {}).get("per_image", 0)
     with_hints = f", {n_hints} colour hints per image" if n_hints else ""
     t = Table(title=f"tinct eval: {summary.get('n_images', '?')} images{with_hints}")
     cols = ["model", "PSNR", "gain", "SSIM", "CIEDE2000", "colourfulness", "AIT s"]
-    for c in cols:
+    # full model names (a weights file's path), never cut or wrapped
+    t.add_column(cols[0], no_wrap=True, min_width=max(map(len, summary["models"]), default=5))
+    for c in cols[1:]:
         t.add_column(c)
     for name, m in summary["models"].items():
 
@@ -107,4 +108,13 @@ def print_summary(summary: dict) -> None:
         t.add_row(
             name, g("psnr"), g("psnr_gain", "{:+.3f}"), g("ssim"), g("ciede2000"), g("colourfulness_ratio"), g("ait_s")
         )
-    Console().print(t)
+    _print_wide(t, summary)
+
+
+def _print_wide(table: object, summary: dict) -> None:
+    """Print ``table`` at the terminal's width, or wider when the longest model name needs it (full names)."""
+    from rich.console import Console
+
+    console = Console()
+    longest = max(map(len, summary["models"]), default=5)
+    Console(width=max(console.width, longest + 80)).print(table)

@@ -12,7 +12,10 @@ from tinct.cli.app import fail
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    model: Annotated[str, typer.Option("-m", "--model", help="Default model.")] = "lite",
+    model: Annotated[
+        str,
+        typer.Option("-m", "--model", help="Default model: a registry name or a model.safetensors tinct train wrote."),
+    ] = "lite",
     device: Annotated[str, typer.Option()] = "auto",
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model once).")] = 1,
     queue_size: Annotated[int, typer.Option(min=1, help="Requests queued or running before 503.")] = 8,
@@ -34,15 +37,20 @@ def serve(
         from tinct.server import run_server
     except ImportError as e:
         fail(f"the server needs the 'serve' extra: pip install 'tinct[serve]' ({e})")
-    run_server(
-        host,
-        port,
-        model=model,
-        device=device,
-        workers=workers,
-        queue_size=queue_size,
-        timeout_s=timeout,
-        max_body_bytes=int(max_body_mb * 2**20),
-        max_pixels=max_pixels,
-        token=token,
-    )
+    from tinct.registry import UnknownModelError
+
+    try:
+        run_server(
+            host,
+            port,
+            model=model,
+            device=device,
+            workers=workers,
+            queue_size=queue_size,
+            timeout_s=timeout,
+            max_body_bytes=int(max_body_mb * 2**20),
+            max_pixels=max_pixels,
+            token=token,
+        )
+    except UnknownModelError as e:
+        fail(f"{e} (or a model.safetensors file that tinct train wrote)")

@@ -13,7 +13,9 @@ from tinct.cli.app import err, fail
 def train(
     config: Annotated[Optional[Path], typer.Option(help="TOML config (see configs/).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Architecture name.")] = None,
-    data: Annotated[Optional[str], typer.Option(help="Folder of colour training images.")] = None,
+    data: Annotated[
+        Optional[str], typer.Option(help="Folder (or .txt list) of your colour training images: required.")
+    ] = None,
     val: Annotated[Optional[str], typer.Option(help="Folder of validation images.")] = None,
     steps: Annotated[Optional[int], typer.Option()] = None,
     epochs: Annotated[Optional[float], typer.Option()] = None,
@@ -27,11 +29,14 @@ def train(
     out: Annotated[Optional[str], typer.Option(help="Run folder (checkpoints, logs, weights).")] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.safetensors.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace the run that OUT holds.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
 ) -> None:
-    """Train a model; checkpoints are atomic and `--resume` continues exactly."""
-    from tinct.train import TrainConfig, TrainingError
+    """Train a model on your own colour images; checkpoints are atomic, Ctrl-C writes one, and `--resume`
+    continues exactly. Exit codes: 0 trained, 1 refused or failed, 130 interrupted (resume with --resume)."""
+    from tinct.train import TrainConfig, TrainingError, TrainingInterrupted
     from tinct.train import train as run_train
+    from tinct.train.runinfo import summary_lines
 
     overrides = dict(
         model=model,
@@ -47,15 +52,18 @@ def train(
         out=out,
         seed=seed,
     )
-    try:
-        if config is not None:
-            cfg = TrainConfig.from_file(config, **overrides)
-        else:
-            cfg = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-        summary = run_train(cfg, resume=resume, progress=not quiet)
-    except (TrainingError, FileNotFoundError) as e:
-        fail(str(e), 1)
     import os
 
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
-        err(f"trained {summary['steps']} steps; weights: {Path(cfg.out) / 'model.safetensors'}")
+    speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
+    try:
+        cfg = TrainConfig.from_options(config, **overrides)
+        summary = run_train(cfg, resume=resume, progress=not quiet, overwrite=overwrite)
+    except TrainingInterrupted as e:
+        if speaks:
+            err(f"tinct train: {e}")
+        raise typer.Exit(130) from None
+    except (TrainingError, FileNotFoundError) as e:
+        fail(str(e), 1)
+    if speaks:
+        for line in summary_lines(summary, Path(cfg.out)):
+            err(line)

@@ -22,6 +22,7 @@ from tinct.evaluate.scoring import (
     STATISTICS,
     ColorizerSession,
     Columns,
+    Statistic,
     colorize_timed,
     gray_rgb,
     load_truth,
@@ -111,7 +112,10 @@ def gain_plot_svg(cols: Columns, width: int = 720, height: int = 340) -> str:
         return "<p>No model was evaluated (gray baseline only).</p>"
     gains = {m: np.sort(cols.array(m, "psnr_gain")) for m in models}
     ticks = nice_ticks(min(0.0, *(g.min() for g in gains.values())), max(0.0, *(g.max() for g in gains.values())))
-    left, right, top, bottom = 56, 150, 16, 40
+    longest = max(len(f"{m} (mean {gains[m].mean():+.2f})") for m in models)
+    right = max(150, 22 + 7 * longest)  # the legend shows full names (about 7 px a character at 12 px)
+    width += right - 150
+    left, top, bottom = 56, 16, 40
     pw, ph = width - left - right, height - top - bottom
 
     def y(v: float) -> float:
@@ -164,8 +168,13 @@ def summary_png(summary: dict[str, Any], width: int = 640, height: int = 360) ->
     ticks = nice_ticks(min(0.0, *vals), max(0.0, *vals))
     left, right, top, bottom = 64, 16, 36, 48
     pw, ph = width - left - right, height - top - bottom
-    im = Image.new("RGB", (width, height), "white")
-    d, font = ImageDraw.Draw(im), _font(13)
+    font = _font(13)
+    fits = all(font.getlength(m) <= 0.95 * pw / len(rows) for m, _ in rows)
+    key_lines = [] if fits else [f"{k + 1}: {m}" for k, (m, _) in enumerate(rows)]  # full names under the chart
+    im = Image.new("RGB", (width, height + 18 * len(key_lines)), "white")
+    d = ImageDraw.Draw(im)
+    for i, line in enumerate(key_lines):
+        d.text((left, height + 18 * i), line, fill="black", font=font)
 
     def y(v: float) -> float:
         return top + ph * (ticks[-1] - v) / (ticks[-1] - ticks[0])
@@ -183,7 +192,7 @@ def summary_png(summary: dict[str, Any], width: int = 640, height: int = 360) ->
             d.line([(cx, y(st["lo"])), (cx, y(st["hi"]))], fill="black", width=2)
             for v in (st["lo"], st["hi"]):
                 d.line([(cx - 8, y(v)), (cx + 8, y(v))], fill="black", width=2)
-        d.text((cx, top + ph + 8), model, fill="black", font=font, anchor="mt")
+        d.text((cx, top + ph + 8), model if fits else str(k + 1), fill="black", font=font, anchor="mt")
         d.text((cx, top + ph + 26), f"{mean:+.2f} dB", fill="black", font=font, anchor="mt")
     d.line([(left, y(0)), (left + pw, y(0))], fill="black", width=1)
     buf = io.BytesIO()
@@ -198,9 +207,45 @@ def _cell(st: dict[str, float | None], fmt: str) -> str:
     return f"<td>{st['mean']:{fmt}}{ci}</td>"
 
 
+#: what each column of the summary table measures (the report explains every column under the table)
+EXPLANATIONS: dict[str, str] = {
+    "n": "images scored (near-gray and unreadable images are skipped: they hold no colour truth)",
+    "psnr": "peak signal-to-noise ratio of the output against the colour truth, 8-bit RGB",
+    "psnr_gain": "PSNR of the model minus PSNR of the gray input on the same image: what the colour adds",
+    "ssim": "structural similarity to the truth (RGB channels averaged)",
+    "ssim_gain": "SSIM of the model minus SSIM of the gray input",
+    "mse": "mean squared error against the truth, RGB in [0, 1]",
+    "ciede2000": "mean CIEDE2000 colour difference to the truth (about 2.3 is a just noticeable difference)",
+    "colourfulness_ratio": "Hasler-Suesstrunk colourfulness of the outputs over that of the truths (ratio of means)",
+    "lum_err_max": "largest CIELAB L difference between output and input: tinct keeps the input's L",
+    "lum_err_mean": "mean CIELAB L difference between output and input",
+    "ait_s": "average inference time per image, seconds (batch size, device and resolution above)",
+}
+
+
+def _better(st: Statistic) -> str:
+    """``higher is better``, ``lower is better`` or ``1.0 is ideal``."""
+    return {1: "higher is better", -1: "lower is better"}.get(st.better, "1.0 is ideal")
+
+
+def columns_html() -> str:
+    """The summary table's columns explained: what each measures and which way is better."""
+    rows = [f"<dt>n</dt><dd>{html.escape(EXPLANATIONS['n'])}</dd>"]
+    for key, st in STATISTICS.items():
+        rows.append(
+            f"<dt>{html.escape(st.label)} ({_better(st)})</dt><dd>{html.escape(EXPLANATIONS.get(key, st.label))}</dd>"
+        )
+    return f"<dl class=columns>{''.join(rows)}</dl>"
+
+
 def summary_table_html(summary: dict[str, Any]) -> str:
-    """The summary table: one row per model (gray first), mean and [95% CI] per statistic."""
-    head = "".join(f"<th>{html.escape(st.label)}</th>" for st in STATISTICS.values())
+    """The summary table: one row per model (gray first), mean and [95% CI] per statistic; each column
+    header says which way is better (its title: what it measures)."""
+    arrows = {1: " ↑", -1: " ↓", 0: " (1 ideal)"}
+    head = "".join(
+        f'<th title="{html.escape(EXPLANATIONS.get(key, ""))}">{html.escape(st.label)}{arrows[st.better]}</th>'
+        for key, st in STATISTICS.items()
+    )
     body = []
     for model, s in summary["models"].items():
         cells = "".join(_cell(s["stats"][key], st.fmt) for key, st in STATISTICS.items())
@@ -227,7 +272,7 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{bord
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}small{color:#666}
 .row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{font-size:12px;max-width:256px}
 .row img{height:192px;width:auto}
-code{background:#f4f4f4;padding:1px 4px}"""
+code{background:#f4f4f4;padding:1px 4px}.columns dt{font-weight:600;margin-top:4px}.columns dd{margin-left:1.5em}"""
 
 
 def _hints_sentence(summary: dict[str, Any]) -> str:
@@ -263,6 +308,8 @@ AIT: batch size {t["batch_size"]}, device {html.escape(t["device"])} ({html.esca
 mean {res["mean_megapixels"]} MP).</p>
 <h2>Summary</h2>
 {summary_table_html(summary)}
+<h3>The columns</h3>
+{columns_html()}
 <h2>PSNR gain over gray, per image</h2>
 {gain_plot_svg(cols)}
 <p><img src="{png_uri}" alt="mean PSNR gain per model with 95% CI"></p>

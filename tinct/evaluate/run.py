@@ -7,7 +7,7 @@ Outputs in REPORT_DIR:
 * ``metrics.csv``: one row per image and model (gray included), columns :data:`~tinct.evaluate.scoring.CSV_FIELDS`.
 * ``summary.json``: per model, the mean and 95% bootstrap CI of every statistic in
   :data:`~tinct.evaluate.scoring.STATISTICS`, n images, AIT with resolution / batch size / device,
-  dataset, command line, and the images that were skipped (unreadable; each also one line on stderr).
+  dataset, command line, and the images that were skipped (unreadable or near-gray; each also one line on stderr).
 * ``report.html``: self-contained (images are data URIs, the plot is inline SVG): summary table,
   per-image PSNR gain per model, and input / models / truth for the best, median and worst image
   (ranked by the first model's PSNR gain).
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tinct.core.gray import NEAR_GRAY_CHROMA, is_near_gray, mean_chroma
 from tinct.evaluate.report import write_outputs
 from tinct.evaluate.scoring import (
     CSV_FIELDS,
@@ -61,8 +62,10 @@ def run_eval(
     ``hints``: give every model, on every image, this many true colour points (:func:`true_hints`;
     every model must take hints); recorded in the summary. Comparing a run with ``hints=0`` and
     one with ``hints=10`` (``tinct eval --compare``) measures what the hints add.
-    Unreadable images are skipped (listed in the summary, one line each on stderr). Raises
-    :class:`EvalError` when the folder is missing or no image could be scored.
+    Unreadable and near-gray images (no colour truth: :func:`tinct.core.gray.is_near_gray`, the data
+    README's test) are skipped (listed in the summary, one line each on stderr). Raises
+    :class:`EvalError`, writing nothing, when the folder is missing, holds no image, or no image could
+    be scored.
     """
     from tqdm import tqdm
 
@@ -73,29 +76,34 @@ def run_eval(
         raise EvalError(f"--hints must be 0 or more, got {hints}")
     names = resolve_models(models)
     files = iter_image_files(data_dir, exclude=out_dir)
+    if not files:
+        raise EvalError(f"no images found in {data_dir} (jpg, png, ...); nothing to score, no report written")
     sessions = load_sessions(names, size, device)
     refusing = [name for name, session in sessions.items() if not getattr(session, "takes_hints", False)]
     if hints and refusing:
         raise EvalError(f"--hints {hints}: model {refusing[0]!r} does not take colour hints")
     _warm_up(sessions)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cols, skipped = Columns(), []
+    cols, skipped, csv_rows = Columns(), [], []
     total = len(files) if limit is None else min(limit, len(files))
-    with (
-        (out_dir / "metrics.csv").open("w", newline="") as fh,
-        tqdm(total=total, disable=not progress, unit="img", desc="eval", file=sys.stderr) as bar,
-    ):
-        writer = csv.writer(fh)
-        writer.writerow(CSV_FIELDS)
+    with tqdm(total=total, disable=not progress, unit="img", desc="eval", file=sys.stderr) as bar:
         for image, truth in _iter_truths(files, data_dir, skipped, bar):
             rows = score_image(truth, sessions, true_hints(image, truth, hints))
             cols.add(image, (truth.shape[1], truth.shape[0]), rows)
-            writer.writerows(csv_row(image, truth.shape, m, r) for m, r in rows.items())
+            csv_rows.extend(csv_row(image, truth.shape, m, r) for m, r in rows.items())
             bar.update()
             if limit is not None and len(cols.images) >= limit:
                 break
     if not cols.images:
-        raise EvalError(f"no image could be evaluated in {data_dir} ({len(skipped)} skipped)")
+        gray = sum(1 for s in skipped if s["error"].startswith("near-gray"))
+        raise EvalError(
+            f"no colour image to score in {data_dir}: {len(skipped)} skipped"
+            f" ({len(skipped) - gray} unreadable, {gray} near-gray); no report written"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "metrics.csv").open("w", newline="") as fh:  # written once there is something to report
+        writer = csv.writer(fh)
+        writer.writerow(CSV_FIELDS)
+        writer.writerows(csv_rows)
     devices = sorted({str(getattr(session, "device", device)) for session in sessions.values()}) or [device]
     summary = build_summary(cols, sessions, data_dir, skipped, ", ".join(devices), command, hints)
     write_outputs(summary, cols, sessions, data_dir, out_dir)
@@ -118,6 +126,10 @@ def _iter_truths(
         name = path.relative_to(data_dir).as_posix()
         try:
             truth = load_truth(path)
+            if is_near_gray(truth):
+                raise ImageError(
+                    f"near-gray (mean chroma {mean_chroma(truth):.2f} < {NEAR_GRAY_CHROMA}): no colour truth to score"
+                )
         except ImageError as e:
             skipped.append({"image": name, "error": str(e)})
             bar.write(f"tinct eval: skipped {name}: {e}", file=sys.stderr)

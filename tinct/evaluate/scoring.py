@@ -144,6 +144,10 @@ def load_sessions(models: Sequence[str], size: int | None, device: str) -> dict[
     """``tinct.api.load_model(name, device=device, working_size=size)`` for each model (looked up at call time)."""
     from tinct import api
 
+    try:
+        api.resolve_device(device)
+    except (RuntimeError, ValueError) as e:  # e.g. cuda on a machine without a GPU: one line, not a traceback
+        raise EvalError(str(e)) from None
     return {name: api.load_model(name, device=device, working_size=size) for name in models}
 
 

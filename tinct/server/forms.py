@@ -16,7 +16,7 @@ from tinct.core.hints import Hint, HintError, parse_hints_json
 from tinct.io.medical.fits import STRETCHES
 from tinct.io.medical.kinds import FITS_EXTENSIONS, NIFTI_EXTENSIONS, upload_kind
 from tinct.io.medical.windowing import parse_window
-from tinct.registry import UnknownModelError, get_spec
+from tinct.registry import UnknownModelError, get_spec, resolve_spec
 from tinct.server.service import (
     EXTENSIONS,
     MEDIA_TYPES,
@@ -162,7 +162,8 @@ async def colorize_upload(
     name = model or service.model
     fmt = (fmt or "").lower().lstrip(".") or None
     try:
-        get_spec(name)
+        if name != service.model:  # the server's own default may be a weights file (tinct serve --model PATH)
+            get_spec(name)
     except UnknownModelError as e:
         raise HTTPException(422, str(e)) from None
     if fmt is not None and fmt not in OUTPUT_FORMATS and fmt not in MEDICAL_OUTPUTS:
@@ -277,7 +278,7 @@ async def guidance_form(
             points = parse_hints_json(hints, "hints")
         except HintError as e:
             raise HTTPException(422, str(e)) from None
-        if points and not get_spec(name).takes_hints:
+        if points and not resolve_spec(name).takes_hints:  # a registry name or the server's own file
             raise HTTPException(422, f"model {name!r} does not take colour hints; choose a hint model")
     if reference is None:
         if method:

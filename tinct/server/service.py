@@ -25,7 +25,7 @@ from tinct.io.medical.anonymize import anonymous_stem
 from tinct.io.medical.image import MedicalImage
 from tinct.io.medical.read import read_source
 from tinct.io.medical.writers import encode_nifti_rgb, encode_secondary_capture, medical_note
-from tinct.registry import get_spec
+from tinct.registry import resolve_spec
 from tinct.session.guidance import Guidance, guidance_image
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Service:
     """The per-app state: the default model, the limits, the work queue and the worker threads."""
 
     def __init__(self, model: str, device: str, limits: Limits) -> None:
-        self.model = get_spec(model).name
+        self.model = resolve_spec(model).name  # a registry name, or a weights file tinct train wrote
         self.device = device
         self.limits = limits
         self.queue = WorkQueue(limits.queue_size, limits.threads)

@@ -8,6 +8,7 @@ imports it).
 * :mod:`~tinct.train.steps` -- the objective and one optimiser step (supervised, GAN);
 * :mod:`~tinct.train.precision`, :mod:`~tinct.train.distributed` -- bf16/fp16, torchrun and DDP;
 * :mod:`~tinct.train.validate` -- validation scores and sample grids;
+* :mod:`~tinct.train.runinfo` -- the run folder, SIGINT / SIGTERM, the machine, the last lines and the model card;
 * :mod:`~tinct.train.checkpoint` -- atomic, pickle-free checkpoints, init and export of weights;
 * :mod:`~tinct.train.loop` -- :func:`train`, which reads top to bottom.
 """
@@ -20,6 +21,7 @@ from tinct.train.distributed import StepSampler, distribute, init_distributed, p
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.loop import train
 from tinct.train.precision import PRECISIONS, Precision
+from tinct.train.runinfo import TrainingInterrupted
 from tinct.train.steps import AdversarialStep, Objective, SupervisedStep, lr_lambda
 from tinct.train.validate import sample_grid, validate
 
@@ -33,6 +35,7 @@ __all__ = [
     "SupervisedStep",
     "TrainConfig",
     "TrainingError",
+    "TrainingInterrupted",
     "build_architecture",
     "distribute",
     "export_weights",

@@ -27,6 +27,7 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, meta
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # safetensors creates files 0600: weights are for sharing
     os.replace(tmp, path)
 
 
@@ -63,15 +64,18 @@ def save_training_state(
     extra_tensors: dict[str, torch.Tensor] | None = None,
     models: dict[str, torch.nn.Module] | None = None,
     scaler: Any = None,
+    run: dict[str, Any] | None = None,
 ) -> None:
     """Save everything needed to resume training exactly (see module docstring).
 
     ``scaler``: a :class:`torch.amp.GradScaler` (its state is ``{}`` when disabled: bf16 / fp32).
+    ``run``: JSON-able facts of the run carried across resumes (e.g. the training wall time so far;
+    :func:`read_run_state`).
     """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for name, m in (models or {}).items():
         tensors.update({f"{name}.{k}": v for k, v in m.state_dict().items()})
-    meta: dict[str, Any] = {"step": step, "config": config, "optim": {}, "sched": {}}
+    meta: dict[str, Any] = {"step": step, "config": config, "optim": {}, "sched": {}, "run": run or {}}
     for name, opt in optimizers.items():
         t, m = _flatten_optimizer(opt.state_dict())
         tensors.update({f"{name}.{k}": v for k, v in t.items()})
@@ -129,6 +133,12 @@ def load_training_state(
     ns = meta["rng_numpy"]
     np.random.set_state((ns[0], np.array(ns[1], dtype=np.uint32), *ns[2:]))
     return int(meta["step"]), meta["config"], part("extra")
+
+
+def read_run_state(path: str | Path) -> dict[str, Any]:
+    """The ``run`` facts a checkpoint carries (:func:`save_training_state`); ``{}`` for older checkpoints."""
+    with safe_open(str(path), framework="pt") as f:
+        return dict(json.loads(f.metadata()["tinct_training_state"]).get("run") or {})
 
 
 def export_weights(model, path: str | Path, metadata: dict[str, Any]) -> None:

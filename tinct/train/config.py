@@ -17,7 +17,7 @@ class TrainingError(RuntimeError):
 @dataclass
 class TrainConfig:
     model: str = "lite"  #: architecture name in tinct.registry.ARCHITECTURES
-    data: str = "../shared/data/train"
+    data: str = ""  #: folder (or .txt list) of colour training images: required (``--data``)
     val: str | None = None
     steps: int = 1000
     epochs: float | None = None  #: if set, overrides steps
@@ -51,12 +51,62 @@ class TrainConfig:
     init: str | None = None  #: safetensors weights to start from (fine-tuning; see :func:`init_weights`)
 
     @classmethod
+    def from_options(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
+        """The config of ``tinct train``: the TOML file ``path`` (if any) with the flags that are not None."""
+        if path is not None:
+            return cls.from_file(path, **overrides)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        _steps_or_epochs(given, "the command line")
+        return cls(**given)
+
+    @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        """Load a TOML config; keyword overrides that are not None win."""
-        data = tomllib.loads(Path(path).read_text())
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        """Load a TOML config; keyword overrides that are not None win.
+
+        A run counts in steps or in epochs, not both: ``--steps`` on the command line replaces the
+        file's ``epochs`` (and ``--epochs`` its ``steps``); both given in one place is refused.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise TrainingError(f"config {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise TrainingError(f"config {path} is not valid TOML: {e}") from None
+        given = {k: v for k, v in overrides.items() if v is not None}
+        _steps_or_epochs(given, "the command line")
+        _steps_or_epochs(data, str(path))
+        if "steps" in given:
+            data.pop("epochs", None)
+        if "epochs" in given:
+            data.pop("steps", None)
+        data.update(given)
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise TrainingError(f"unknown config keys in {path}: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+    def check(self) -> None:
+        """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a batch or a
+        step count below 1, both steps and epochs set, a crop size that is not positive."""
+        if not self.data:
+            raise TrainingError(
+                "no training data: give --data FOLDER (your own colour images), or data = in the config"
+            )
+        if self.batch < 1:
+            raise TrainingError(f"--batch must be 1 or more, got {self.batch}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise TrainingError(f"--epochs must be above 0, got {self.epochs:g}")
+        if self.epochs is None and self.steps < 1:
+            raise TrainingError(f"--steps must be 1 or more, got {self.steps} (0 steps would write an untrained model)")
+        if self.size < 1:
+            raise TrainingError(f"--size must be 1 or more, got {self.size}")
+
+
+def _steps_or_epochs(values: dict[str, Any], where: str) -> None:
+    """Refuse ``values`` that set both ``steps`` and ``epochs`` (``where``: the file or the command line)."""
+    if values.get("steps") is not None and values.get("epochs") is not None:
+        raise TrainingError(
+            f"give steps or epochs, not both ({where} sets steps {values['steps']} and epochs {values['epochs']:g})"
+        )

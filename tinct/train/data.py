@@ -7,6 +7,7 @@ size streams. Unreadable files are skipped and counted, never fatal.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from tinct.core.color import normalize_l, rgb_to_lab
+from tinct.core.gray import is_near_gray
 from tinct.io.images import IMAGE_EXTENSIONS
+from tinct.train.config import TrainingError
 
 
 def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
@@ -35,6 +38,51 @@ def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
     return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+@dataclass
+class Screened:
+    """The images of a data folder sorted by use: ``usable`` (colour), ``unreadable`` and ``gray`` (near-gray)."""
+
+    usable: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+    gray: list[Path] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        """How many image files there were."""
+        return len(self.usable) + len(self.unreadable) + len(self.gray)
+
+    def describe(self) -> str:
+        """``found N images: U usable, X unreadable, G near-gray (skipped)``."""
+        return (
+            f"found {self.found} images: {len(self.usable)} usable, {len(self.unreadable)} unreadable, "
+            f"{len(self.gray)} near-gray (no colour to learn; skipped)"
+        )
+
+
+def screen_images(root: str | Path, what: str = "--data") -> Screened:
+    """Open every image of ``root`` (:func:`list_images`) once and sort it: readable colour images are
+    usable; unreadable and near-gray ones (:func:`tinct.core.gray.is_near_gray`, the data README's test)
+    are set aside. Raises :class:`TrainingError` (one line naming ``root`` and ``what`` gave it) when
+    ``root`` does not exist, holds no image file, or holds no usable one."""
+    if not Path(root).exists():
+        raise TrainingError(f"{what} {root} does not exist; give a folder of your own colour images (or a .txt list)")
+    paths = list_images(root)
+    if not paths:
+        raise TrainingError(f"{what} {root}: no images found (jpg, png, ...)")
+    screened = Screened()
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                gray = is_near_gray(im)
+        except Exception:  # any decoder failure: the file is set aside, never fatal
+            screened.unreadable.append(path)
+            continue
+        (screened.gray if gray else screened.usable).append(path)
+    if not screened.usable:
+        raise TrainingError(f"{what} {root}: no usable colour images ({screened.describe()})")
+    return screened
+
+
 class CropDataset(Dataset):
     """Random crops (training) or centre crops (validation) of colour images, as uint8 RGB.
 
@@ -44,12 +92,21 @@ class CropDataset(Dataset):
     and flip it horizontally at random.
     Returns a (3, crop, crop) uint8 tensor; an unreadable image returns ``None`` and is counted
     in ``self.failed`` (the collate function drops it).
+
+    ``screened``: the folder already sorted by :func:`screen_images` (its usable images are used);
+    without it every image file of ``root`` is used as it is found.
     """
 
     def __init__(
-        self, root: str | Path, crop: int = 96, train: bool = True, scale_aug: bool = True, min_view: float = 0.0
+        self,
+        root: str | Path,
+        crop: int = 96,
+        train: bool = True,
+        scale_aug: bool = True,
+        min_view: float = 0.0,
+        screened: Screened | None = None,
     ):
-        self.paths = list_images(root)
+        self.paths = list(screened.usable) if screened is not None else list_images(root)
         if not self.paths:
             raise FileNotFoundError(f"no images found in {root}")
         self.crop = crop

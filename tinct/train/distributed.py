@@ -16,10 +16,17 @@ from tinct.train.config import TrainingError
 
 
 def pick_device(name: str) -> torch.device:
-    """ "auto" -> cuda when available, else cpu; anything else as given."""
+    """ "auto" -> cuda when available, else cpu; anything else as given. Raises a one-line
+    :class:`TrainingError` for a name torch does not know, or cuda on a machine without a CUDA GPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TrainingError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto)")
+    return device
 
 
 def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:

@@ -37,54 +37,96 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from tinct.io.images import write_image
-from tinct.registry import build_architecture
-from tinct.train.checkpoint import export_weights, init_weights, load_training_state, save_training_state
+from tinct.registry import ARCHITECTURES, MODELS, build_architecture
+from tinct.train.checkpoint import (
+    export_weights,
+    init_weights,
+    load_training_state,
+    read_run_state,
+    save_training_state,
+)
 from tinct.train.config import TrainConfig, TrainingError
-from tinct.train.data import CropDataset, SeededCrops, collate_skip_none, lab_batch
+from tinct.train.data import CropDataset, Screened, SeededCrops, collate_skip_none, lab_batch, screen_images
 from tinct.train.distributed import StepSampler, init_distributed, pick_device
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.precision import Precision
+from tinct.train.runinfo import StopRequests, TrainingInterrupted, machine_name, model_card, prepare_out
 from tinct.train.steps import AdversarialStep, Objective, SupervisedStep
 from tinct.train.validate import sample_grid, validate
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train ``cfg.model``; returns a summary. Checkpoints and logs go to ``cfg.out``.
 
+    Every mistake is refused before anything is written, with a one-line :class:`TrainingError`: a
+    config that cannot train (:meth:`TrainConfig.check`), an unknown architecture, a missing device,
+    data that does not exist or holds no usable colour image (unreadable and near-gray images are
+    skipped: :func:`screen_images`), a crop size the network cannot take, an ``out`` that already
+    holds a run (unless ``resume`` or ``overwrite``), ``resume`` without a checkpoint. A run that
+    fails before writing anything leaves no folder behind. SIGINT / SIGTERM stop the run after the
+    current step with a checkpoint of it (:class:`TrainingInterrupted`); ``resume`` continues exactly.
     Under torchrun every rank calls this and gets the summary; rank 0 writes the files.
     """
+    cfg.check()
+    _check_architecture(cfg.model)
+    device = pick_device(cfg.device)
+    screened = screen_images(cfg.data, "--data")
+    val_screened = screen_images(cfg.val, "--val") if cfg.val else None
     out = Path(cfg.out)
+    prepare_out(out, resume, overwrite)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train(cfg, device, screened, val_screened, resume, progress)
+    except BaseException:
+        if created:  # leave no empty run folder behind
+            log = out / "log.jsonl"
+            if log.exists() and log.stat().st_size == 0:
+                log.unlink()
+            if not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
+def _train(
+    cfg: TrainConfig,
+    device: torch.device,
+    screened: Screened,
+    val_screened: Screened | None,
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    """The run itself (see :func:`train`), once every check has passed and ``cfg.out`` exists."""
+    out = Path(cfg.out)
     ckpt_path = out / "checkpoint.safetensors"
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     own_group = not dist.is_initialized()  # torchrun: this call joins the group, and leaves it at the end
-    rank, world, device = init_distributed(pick_device(cfg.device))
+    rank, world, device = init_distributed(device)
     main = rank == 0  # the one process that prints, validates, logs, checkpoints and exports
 
     # --- data
-    dataset = CropDataset(cfg.data, crop=cfg.size, train=True, min_view=cfg.min_view)
+    dataset = CropDataset(cfg.data, crop=cfg.size, train=True, min_view=cfg.min_view, screened=screened)
     total = int(math.ceil(cfg.epochs * len(dataset) / cfg.batch)) if cfg.epochs else cfg.steps
-    val_ds = CropDataset(cfg.val, crop=128, train=False) if cfg.val and main else None
+    val_ds = CropDataset(cfg.val, crop=128, train=False, screened=val_screened) if cfg.val and main else None
+    facts = _RunFacts(cfg, screened, device, ckpt_path if resume else None)
 
     # --- model, optimizer, schedule (the GAN variant for adversarial models), resumed where asked
     model, precision, objective, trainer = _make_model(cfg, dataset, total, device, ckpt_path if resume else None)
+    facts.precision = precision.name
     step = 0
-    if resume and ckpt_path.exists():
-        step, _, _ = load_training_state(
-            ckpt_path,
-            model=model,
-            optimizers=trainer.optimizers,
-            schedulers=trainer.schedulers,
-            models=trainer.modules,
-            scaler=precision.scaler,
-        )
-        if main:
-            print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
+    if resume:
+        step = _resume(ckpt_path, model, trainer, precision, main)
+        if step >= total and (out / "summary.json").exists():  # a finished run: keep its summary as it is
+            if main:
+                print(f"the run already finished at step {step}; raise --steps to train longer", file=sys.stderr)
+            return json.loads((out / "summary.json").read_text())
+    elif main:
+        print(f"--data {cfg.data}: {screened.describe()}", file=sys.stderr)
     extras = {"prior": objective.prior} if model.kind == "classification" else {}
     takes_hints = bool(getattr(model, "takes_hints", False))
 
-    def checkpoint(at_step: int) -> None:
+    def checkpoint(at_step: int) -> None:  # atomic: a temporary file renamed
         save_training_state(
             ckpt_path,
             model=model,
@@ -95,6 +137,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             extra_tensors=extras,
             models=trainer.modules,
             scaler=precision.scaler,
+            run=facts.state(),
         )
 
     loader = _loader(cfg, dataset, step, total, rank, world)
@@ -103,67 +146,180 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     log = _Log(out, cfg, device, val_ds) if main else None
     model.train()
     t_last_ckpt = time.time()
-    t0, seen = time.time(), 0
+    facts.start()
     bar = None
     if progress and main:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
     last = {}
-    for batch in loader:
-        if batch is None:
+    with StopRequests() as stop:
+        for batch in loader:
+            if batch is None:
+                step += 1
+                continue
+            l_norm, ab = lab_batch(batch, device)
+            if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
+                l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
+            try:
+                losses = trainer(step, precision.prepare_input(l_norm), ab)
+            except TrainingError as e:
+                if log is not None:
+                    log.file.close()
+                kept = ckpt_path if ckpt_path.exists() else "(none yet)"
+                raise TrainingError(f"{e} The last good checkpoint is kept at {kept}") from None
+            loss = losses["loss"]
             step += 1
-            continue
-        l_norm, ab = lab_batch(batch, device)
-        if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
-            l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
-        try:
-            losses = trainer(step, precision.prepare_input(l_norm), ab)
-        except TrainingError as e:
-            if log is not None:
-                log.file.close()
-            kept = ckpt_path if ckpt_path.exists() else "(none yet)"
-            raise TrainingError(f"{e} The last good checkpoint is kept at {kept}") from None
-        loss = losses["loss"]
-        step += 1
-        seen += batch.shape[0] * world
-        ips = seen / max(1e-9, time.time() - t0)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
-        validate_now = bool(cfg.val) and (step % cfg.val_every == 0 or step == total)  # the same on every rank
-        if step % cfg.log_every == 0 or step == total or validate_now:
-            if world > 1:  # the global batch's losses: the mean over ranks (every rank logs the same steps)
-                values = torch.stack([v.detach().float() for v in losses.values()])
-                dist.all_reduce(values)
-                losses = dict(zip(losses, values / world, strict=True))
-            last = {
-                "step": step,
-                **{k: v.item() for k, v in losses.items()},
-                "lr": trainer.schedulers["sched"].get_last_lr()[0],
-                "img_per_s": ips,
-                "skipped_images": len(dataset.failed),
-                "time": time.time(),
-            }
-            if log is not None:
-                log.write(last, model if validate_now else None)
-        if main and time.time() - t_last_ckpt > cfg.checkpoint_every_s:
-            checkpoint(step)
-            t_last_ckpt = time.time()
+            facts.images += batch.shape[0] * world
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{facts.images_per_s():.1f}")
+            validate_now = bool(cfg.val) and (step % cfg.val_every == 0 or step == total)  # the same on every rank
+            if step % cfg.log_every == 0 or step == total or validate_now:
+                last = _log_entry(losses, world, step, trainer, facts, dataset)
+                if log is not None:
+                    log.write(last, model if validate_now else None)
+            if _stop_requested(stop, world, device) and step < total:
+                for done in (bar, log and log.file):
+                    if done is not None:
+                        done.close()
+                if main:
+                    checkpoint(step)
+                raise TrainingInterrupted(step)
+            if main and time.time() - t_last_ckpt > cfg.checkpoint_every_s:
+                checkpoint(step)
+                t_last_ckpt = time.time()
     if bar is not None:
         bar.close()
-    summary = {**last, "steps": step, "skipped_images": sorted(dataset.failed)}
+    summary = {**last, "steps": step, "skipped_images": sorted(dataset.failed | {str(p) for p in screened.unreadable})}
+    summary.update(facts.summary())
     if log is not None:
         log.file.close()
         checkpoint(step)
-        meta = {"arch": cfg.model, "kwargs": cfg.model_kwargs, "steps": step, "config": asdict(cfg)}
-        export_weights(model, out / "model.safetensors", meta)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        _write_results(out, cfg, model, summary)
     if world > 1:
         dist.barrier()  # the other ranks return once rank 0's files are written
         if own_group:
             dist.destroy_process_group()
     return summary
+
+
+def _resume(ckpt_path: Path, model: torch.nn.Module, trainer: Any, precision: Precision, main: bool) -> int:
+    """Load the checkpoint into the model, its optimisers, schedulers and scaler; the step it holds."""
+    step, _, _ = load_training_state(
+        ckpt_path,
+        model=model,
+        optimizers=trainer.optimizers,
+        schedulers=trainer.schedulers,
+        models=trainer.modules,
+        scaler=precision.scaler,
+    )
+    if main:
+        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
+    return step
+
+
+def _write_results(out: Path, cfg: TrainConfig, model: torch.nn.Module, summary: dict[str, Any]) -> None:
+    """The fp16 weights (with the working size they were trained at in their metadata), summary.json and
+    the run's model card."""
+    meta = {
+        "arch": cfg.model,
+        "kwargs": cfg.model_kwargs,
+        "steps": summary["steps"],
+        "working_size": cfg.size,
+        "config": asdict(cfg),
+    }
+    export_weights(model, out / "model.safetensors", meta)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "model.md").write_text(model_card(summary, asdict(cfg), out))
+
+
+def _check_architecture(name: str) -> None:
+    """Refuse an architecture name that training does not know (a shipped model's name included)."""
+    if name in ARCHITECTURES:
+        return
+    if name in MODELS:
+        spec = MODELS[name]
+        raise TrainingError(
+            f"--model {name} is a shipped model; train its architecture with --model {spec.arch}"
+            f" (its options {json.dumps(spec.kwargs)} go in a config's [model_kwargs])"
+        )
+    raise TrainingError(f"unknown architecture {name!r} for --model; use one of {', '.join(ARCHITECTURES)}")
+
+
+def _stop_requested(stop: StopRequests, world: int, device: torch.device) -> bool:
+    """Whether SIGINT / SIGTERM asked to stop (on any rank: every rank stops at the same step)."""
+    if world == 1:
+        return stop.requested is not None
+    flag = torch.tensor([1.0 if stop.requested else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _log_entry(
+    losses: dict[str, torch.Tensor], world: int, step: int, trainer: Any, facts: _RunFacts, dataset: CropDataset
+) -> dict[str, Any]:
+    """One ``log.jsonl`` line: the global batch's losses (the mean over ranks), lr, speed, skipped images."""
+    if world > 1:  # every rank logs the same steps
+        values = torch.stack([v.detach().float() for v in losses.values()])
+        dist.all_reduce(values)
+        losses = dict(zip(losses, values / world, strict=True))
+    return {
+        "step": step,
+        **{k: v.item() for k, v in losses.items()},
+        "lr": trainer.schedulers["sched"].get_last_lr()[0],
+        "img_per_s": facts.images_per_s(),
+        "skipped_images": len(dataset.failed),
+        "time": time.time(),
+    }
+
+
+class _RunFacts:
+    """What a run records about itself: the data it found, the machine, the precision, and the wall time
+    and images of training, accumulated across resumes (carried in the checkpoint: :func:`read_run_state`)."""
+
+    def __init__(self, cfg: TrainConfig, screened: Screened, device: torch.device, resume_from: Path | None):
+        state = read_run_state(resume_from) if resume_from is not None else {}
+        self.before_s = float(state.get("wall_time_s", 0.0))
+        self.images = int(state.get("images", 0))
+        self.images_before = self.images
+        self.hardware = machine_name(device)
+        self.precision = cfg.precision
+        self.data = {
+            "found": screened.found,
+            "used": len(screened.usable),
+            "unreadable": len(screened.unreadable),
+            "near_gray": len(screened.gray),
+            "near_gray_images": [str(p) for p in screened.gray],
+        }
+        self.t0 = time.time()
+
+    def start(self) -> None:
+        """The loop starts now (time before it, loading and checks, is not training time)."""
+        self.t0 = time.time()
+
+    def wall_time_s(self) -> float:
+        """Seconds of training, this session's and those of the sessions before a resume."""
+        return self.before_s + time.time() - self.t0
+
+    def images_per_s(self) -> float:
+        """Training images per second in this session."""
+        return (self.images - self.images_before) / max(1e-9, time.time() - self.t0)
+
+    def state(self) -> dict[str, Any]:
+        """What the checkpoint carries to a resumed run."""
+        return {"wall_time_s": self.wall_time_s(), "images": self.images}
+
+    def summary(self) -> dict[str, Any]:
+        """The run's facts for ``summary.json`` and its model card."""
+        wall = self.wall_time_s()
+        return {
+            "hardware": self.hardware,
+            "precision": self.precision,
+            "wall_time_s": round(wall, 3),
+            "images_per_s": self.images / max(1e-9, wall),
+            "data": self.data,
+        }
 
 
 def _loader(cfg: TrainConfig, dataset: CropDataset, step: int, total: int, rank: int, world: int) -> DataLoader:
@@ -188,6 +344,13 @@ def _make_model(
     np.random.seed(cfg.seed)
     resuming = resume_from is not None and resume_from.exists()
     model = build_architecture(cfg.model, **cfg.model_kwargs)
+    multiple = int(getattr(model, "multiple", 1))
+    if cfg.size % multiple:
+        lower, upper = cfg.size // multiple * multiple, (cfg.size // multiple + 1) * multiple
+        raise TrainingError(
+            f"--size {cfg.size}: {cfg.model} needs a multiple of {multiple}; use {upper}"
+            + (f" or {lower}" if lower else "")
+        )
     if cfg.init and not resuming:
         init_weights(model, cfg.init)
     precision = Precision(cfg.precision, device)
@@ -223,6 +386,7 @@ class _Log:
             grid = columns if self.cfg.sample_images > 0 else None
             entry.update(validate(validate_model, self.val_ds, self.cfg, self.device, grid))
             if columns:  # rows: gray input, the model at this step, the truth
-                write_image(self.out / "samples" / f"step_{entry['step']:06d}.png", sample_grid(columns))
+                labels = ("gray input", f"step {entry['step']}", "truth")
+                write_image(self.out / "samples" / f"step_{entry['step']:06d}.png", sample_grid(columns, labels=labels))
         self.file.write(json.dumps(entry) + "\n")
         self.file.flush()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
 
 from tinct.core.color import lab_to_rgb
 from tinct.core.hints import HINT_PATCH
@@ -63,13 +66,27 @@ def validate(
     return scores
 
 
-def sample_grid(columns: list[np.ndarray], gap: int = 4) -> np.ndarray:
-    """Validation columns (gray / model / truth, each uint8 H x W x 3) side by side, white gaps between."""
+def sample_grid(
+    columns: list[np.ndarray], gap: int = 4, labels: Sequence[str] = (), label_width: int = 72
+) -> np.ndarray:
+    """Validation columns (gray / model / truth, each uint8 H x W x 3) side by side, white gaps between.
+
+    ``labels``: one per row band (the columns stack equal-height rows: gray input, model, truth),
+    written in black on a white strip ``label_width`` px wide at the left; none: no strip.
+    """
     h = max(c.shape[0] for c in columns)
-    width = sum(c.shape[1] for c in columns) + gap * (len(columns) - 1)
+    strip = label_width if labels else 0
+    width = strip + sum(c.shape[1] for c in columns) + gap * (len(columns) - 1)
     grid = np.full((h, width, 3), 255, np.uint8)
-    x = 0
+    x = strip
     for c in columns:
         grid[: c.shape[0], x : x + c.shape[1]] = c
         x += c.shape[1] + gap
+    if labels:
+        im = Image.fromarray(grid)
+        draw, band = ImageDraw.Draw(im), h / len(labels)
+        font = ImageFont.load_default(size=12)
+        for i, text in enumerate(labels):
+            draw.text((4, band * (i + 0.5)), text, fill="black", font=font, anchor="lm")
+        grid = np.asarray(im).copy()
     return grid
