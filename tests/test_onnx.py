@@ -107,8 +107,9 @@ def test_backend_selection_and_cache(tmp_path, monkeypatch):
     assert cache_dir() == tmp_path / "cache" / "onnx"
     auto = load_model("lite", device="cpu")
     assert auto.backend == "onnx" and auto.predictor.threads == cpu_threads()
-    expected = cache_dir() / f"lite-{weights_sha1(get_spec('lite').weights_path)[:12]}.onnx"
-    assert auto.predictor.path == expected and expected.is_file()
+    expected = auto.predictor.path
+    assert expected.parent == cache_dir() and expected.is_file()
+    assert expected.name.startswith(f"lite-{weights_sha1(get_spec('lite').weights_path)[:12]}-")
     mtime = expected.stat().st_mtime_ns
     assert load_model("lite", device="cpu", backend="onnx").predictor.path == expected
     assert expected.stat().st_mtime_ns == mtime  # exported once, then reused
@@ -118,6 +119,23 @@ def test_backend_selection_and_cache(tmp_path, monkeypatch):
     assert auto.with_working_size(128).backend == "onnx"
     with pytest.raises(ValueError, match="unknown backend"):
         load_model("lite", device="cpu", backend="tensorrt")
+
+
+def test_a_cached_export_is_keyed_by_everything_it_depends_on(monkeypatch):
+    """Same weights, but another tinct version or other registry arguments: another file."""
+    from dataclasses import replace
+
+    from tinct import registry, version
+    from tinct.backends.ort import export_path
+
+    base = export_path("lite")[0]
+    assert export_path("lite")[0] == base
+    monkeypatch.setattr(version, "__version__", "99.0")
+    assert export_path("lite")[0] != base
+    monkeypatch.undo()
+    changed = replace(registry.MODELS["lite"], kwargs={"temperature": 0.123})
+    monkeypatch.setitem(registry.MODELS, "lite", changed)
+    assert export_path("lite")[0] != base
 
 
 def test_threads_follow_the_environment(monkeypatch):
@@ -171,3 +189,42 @@ def test_auto_backend_does_not_try_to_export_models_onnx_cannot_express(monkeypa
     assert session.backend == "torch" and not session.model.onnx_exportable
     gray = np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))
     assert session.colorize(gray).shape == (48, 64, 3)
+
+
+def test_prism_with_attention_exports_for_any_working_size(tmp_path, monkeypatch):
+    """The attention block's reshapes read no size, so one export runs at every working size (and
+    chroma_restore decoding exports too) and agrees with torch."""
+    from safetensors.torch import save_file
+
+    from tinct import registry
+    from tinct.models.prism import PrismNet
+    from tinct.registry import ModelSpec
+
+    torch.manual_seed(0)
+    kwargs = {"width": 16, "attention": 1, "chroma_restore": 0.5}
+    net = PrismNet(**kwargs).eval()
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setitem(registry.MODELS, "tiny-prism", ModelSpec("tiny-prism", "prism", "test", 64, kwargs))
+    save_file({k: v.half() for k, v in net.state_dict().items()}, str(tmp_path / "tiny-prism.safetensors"))
+    net = load_model("tiny-prism", device="cpu", backend="torch").model
+    predictor = OnnxPredictor(export_onnx("tiny-prism", tmp_path / "p.onnx"))
+    for side in (64, 96, 160):  # 16, 36 and 100 tokens at 1/16
+        x = torch.rand(2, 1, side, side + 16) * 2 - 1
+        with torch.inference_mode():
+            ref = net.predict_ab(x)
+        out = predictor(x)
+        assert out.shape == ref.shape == (2, 2, side // 4, (side + 16) // 4)
+        assert (out - ref).abs().max().item() < 1e-2
+
+
+def test_concurrent_exports_take_turns(tmp_path, monkeypatch):
+    """torch.onnx.export keeps global state: two threads exporting at once used to fail one of them
+    (and its session fell back to torch); now one exports and the other finds the file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tinct.backends.onnx import cached_export
+
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path))
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda t: cached_export("lite", temperature=t), [0.5, 0.5, 0.7]))
+    assert paths[0] == paths[1] != paths[2] and all(p.is_file() for p in paths)

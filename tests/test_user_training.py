@@ -284,16 +284,11 @@ def test_cuda_without_a_gpu_is_one_line(smoke_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, smoke_dir):
     """A 2-step lite (width 8) trained at size 32 on the smoke images: its model.safetensors."""
-    from pathlib import Path
-
     root = tmp_path_factory.mktemp("trained")
-    smoke = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "smoke"
-    if not smoke.is_dir():
-        smoke = Path("../shared/data/smoke")
     (root / "tiny.toml").write_text(TINY_TOML)
-    cfg = TrainConfig.from_file(root / "tiny.toml", data=str(smoke), out=str(root / "run"), steps=2)
+    cfg = TrainConfig.from_file(root / "tiny.toml", data=str(smoke_dir), out=str(root / "run"), steps=2)
     train(cfg, progress=False)
     return root / "run" / "model.safetensors"
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,18 @@ class _PredictAb(torch.nn.Module):
         return self.model.predict_ab(l_norm)
 
 
+#: torch.onnx.export keeps global state: two exports at once in one process fail (e.g. a server warming
+#: its default model in a thread while the main thread loads the same model), so they take turns
+_EXPORT_LOCK = threading.RLock()
+
+
 def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model_options: Any) -> Path:
+    """Thread-safe :func:`_export_onnx` (one export at a time in a process)."""
+    with _EXPORT_LOCK:
+        return _export_onnx(name, path, opset, **model_options)
+
+
+def _export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model_options: Any) -> Path:
     """Export registry model ``name``'s ``predict_ab`` to an ONNX file at ``path``; returns the path.
 
     ``model_options`` are those of :func:`tinct.backends.torch.load_network` (e.g. ``temperature``)
@@ -133,10 +145,12 @@ def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model
 def cached_export(name: str, **model_options: Any) -> Path:
     """The exported file for ``name`` (and options) in :func:`cache_dir`, exporting it on first use
     (named as :func:`tinct.backends.ort.export_path` says: new weights or another temperature never
-    reuse a stale export)."""
+    reuse a stale export). Safe to call from several threads: one exports, the others then find the file."""
     path, opts = export_path(name, **model_options)
     if not path.is_file():
-        export_onnx(name, path, **opts)
+        with _EXPORT_LOCK:
+            if not path.is_file():
+                export_onnx(name, path, **opts)
     return path
 
 

@@ -115,16 +115,19 @@ def cache_dir() -> Path:
 def export_path(name: str, **model_options: Any) -> tuple[Path, dict[str, Any]]:
     """Where :func:`tinct.backends.onnx.cached_export` keeps ``name``'s export (and the options it bakes in).
 
-    Named ``{name}-{weights sha1[:12]}.onnx`` (plus a hash of the options when any are set), so
-    new weights or another temperature never reuse a stale export.
+    Named ``{name}-{weights sha1[:12]}-{recipe hash}.onnx``, where the recipe is everything else
+    an export depends on: the options (e.g. another temperature), the registry's architecture and
+    arguments (a new working temperature or decoding for the same weights) and tinct's version (a
+    network's code may change how it exports). So a cached export is never stale.
     """
+    from tinct import version
+
     spec = resolve_spec(name)
     opts = {k: v for k, v in sorted(model_options.items()) if v is not None}
     stem = spec.weights_path.stem if spec.path else name  # a weights file: its stem, never its folders
-    tag = f"{stem}-{weights_sha1(spec.weights_path)[:12]}"
-    if opts:
-        tag += "-" + hashlib.sha1(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:8]
-    return cache_dir() / f"{tag}.onnx", opts
+    recipe = {"options": opts, "arch": spec.arch, "kwargs": spec.kwargs, "tinct": version.__version__}
+    digest = hashlib.sha1(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return cache_dir() / f"{stem}-{weights_sha1(spec.weights_path)[:12]}-{digest}.onnx", opts
 
 
 def onnxruntime_available() -> bool:

@@ -55,23 +55,48 @@ class GlobalContext(nn.Module):
         return F.relu(x + g[:, :, None, None])
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over tokens (B, N, C), written with shape-free reshapes.
+
+    The same computation and parameter names as :class:`torch.nn.MultiheadAttention` with
+    ``batch_first=True`` (``in_proj_weight``, ``in_proj_bias``, ``out_proj``), but no size is read
+    into Python, so an ONNX export runs at any token count (any working size), where torch's
+    module bakes the export's sequence length into its reshapes.
+    """
+
+    def __init__(self, ch: int, heads: int = 4):
+        super().__init__()
+        if ch % heads:
+            raise ValueError(f"{ch} channels do not split into {heads} heads")
+        self.heads, self.head_dim = heads, ch // heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * ch, ch))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * ch))
+        self.out_proj = nn.Linear(ch, ch)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        qkv = F.linear(t, self.in_proj_weight, self.in_proj_bias).unflatten(-1, (3, self.heads, self.head_dim))
+        q, k, v = (x.transpose(1, 2) for x in qkv.unbind(2))  # each (B, heads, N, head_dim)
+        weights = torch.softmax((q * self.head_dim**-0.5) @ k.transpose(-2, -1), dim=-1)
+        return self.out_proj((weights @ v).transpose(1, 2).flatten(2))
+
+
 class Attention(nn.Module):
     """One pre-norm transformer block over the positions of a feature map (multi-head attention + MLP)."""
 
     def __init__(self, ch: int, heads: int = 4):
         super().__init__()
         self.norm1 = nn.LayerNorm(ch)
-        self.attn = nn.MultiheadAttention(ch, heads, batch_first=True)
+        self.attn = SelfAttention(ch, heads)
         self.norm2 = nn.LayerNorm(ch)
         self.mlp = nn.Sequential(nn.Linear(ch, 2 * ch), nn.GELU(), nn.Linear(2 * ch, ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
         t = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
-        n = self.norm1(t)
-        t = t + self.attn(n, n, n, need_weights=False)[0]
+        t = t + self.attn(self.norm1(t))
         t = t + self.mlp(self.norm2(t))
-        return t.transpose(1, 2).reshape(b, c, h, w)
+        return t.transpose(1, 2).reshape_as(x)
 
 
 class PrismNet(ClassificationColorizer):
