@@ -23,8 +23,8 @@ from tinct.backends.hardware import cpu_bf16_support, cpu_name
 from tinct.registry import ARCHITECTURES, build_architecture
 from tinct.train import Precision
 
-#: architectures whose training step is adversarial (a second network); timed on the generator alone
-SKIP_DEFAULT = {"hints"}  # lite with hint channels: the same network as lite
+#: architectures left out unless named in --archs: "hints" is lite with three more input channels
+SKIP_DEFAULT = {"hints"}
 
 
 def _train_step(model, opt, x, precision: Precision) -> None:

@@ -44,19 +44,23 @@ def validate(
             hints = simulate_hints(ab_true, torch.Generator().manual_seed(i), points=10, patch_sizes=(HINT_PATCH,))
             preds.append((model.predict_ab(torch.cat([l_norm, hints], 1)), psnr_hints))
         keep = samples is not None and len(samples) < cfg.sample_images  # this image goes into the grid
+        truth_u8 = t.permute(1, 2, 0).numpy()
         shown = []
         for k, (ab, store) in enumerate(preds):
             ab = F.interpolate(ab.float(), size=rgb.shape[-2:], mode="bilinear", align_corners=False)
             pred = (lab_to_rgb(torch.cat([L, ab], 1)) * 255).round()
             mse = (pred - rgb * 255).pow(2).mean().clamp_min(1e-10)
             store.append(float(10 * torch.log10(255**2 / mse)))
+            if k > 0 and not keep:
+                continue
+            pred_u8 = pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy()
             if k == 0:  # the model without hints: its colourfulness beside the truth's
-                colour.append(colourfulness(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy()))
-                colour_true.append(colourfulness(t.permute(1, 2, 0).numpy()))
+                colour.append(colourfulness(pred_u8))
+                colour_true.append(colourfulness(truth_u8))
             if keep:
-                shown.append(pred[0].permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
+                shown.append(pred_u8)
         if keep:
-            samples.append(np.concatenate([shown[1], shown[0], t.permute(1, 2, 0).numpy()], 0))
+            samples.append(np.concatenate([shown[1], shown[0], truth_u8], 0))
     model.train()
     p, g = float(np.mean(psnr)), float(np.mean(psnr_gray))
     scores = {"val_psnr": p, "val_psnr_gray": g, "val_gain": p - g}
