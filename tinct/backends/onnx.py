@@ -75,20 +75,21 @@ _EXPORT_LOCK = threading.RLock()
 
 
 def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model_options: Any) -> Path:
-    """Thread-safe :func:`_export_onnx` (one export at a time in a process)."""
-    with _EXPORT_LOCK:
-        return _export_onnx(name, path, opset, **model_options)
-
-
-def _export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model_options: Any) -> Path:
     """Export registry model ``name``'s ``predict_ab`` to an ONNX file at ``path``; returns the path.
 
     ``model_options`` are those of :func:`tinct.backends.torch.load_network` (e.g. ``temperature``)
     and are baked into the graph. The file is fp32, has dynamic batch, height and width, and carries
     metadata ``tinct_*`` (model, arch, kind, multiple, working_size, weights_sha1, options,
-    temperature for classification models, opset, version). Written atomically.
+    temperature for classification models, opset, version). Written atomically; one export at a time
+    in a process.
     Raises :class:`OnnxUnavailableError` without the ``onnx`` package.
     """
+    with _EXPORT_LOCK:
+        return _export_onnx(name, path, opset, **model_options)
+
+
+def _export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model_options: Any) -> Path:
+    """The export itself (see :func:`export_onnx`); the caller holds ``_EXPORT_LOCK``."""
     onnx = require("onnx", "ONNX export")
     spec = resolve_spec(name)
     model = load_network(spec, torch.device("cpu"), **model_options).float().eval()
