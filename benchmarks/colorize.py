@@ -106,7 +106,7 @@ def folder_figures(args: argparse.Namespace, tmp: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from tinct.api import load_model
-    from tinct.apps.batch import default_workers, run_batch
+    from tinct.apps.batch import default_lanes, default_workers, run_batch
     from tinct.io import read_image
 
     folder = tmp / "folder"
@@ -127,13 +127,21 @@ def folder_figures(args: argparse.Namespace, tmp: Path) -> None:
         t = time.perf_counter()
         list(pool.map(decode_encode, files))
         io_rate = len(files) / (time.perf_counter() - t)
+    lane_session = session.concurrent()
+
+    def process(job, fmt: str) -> None:
+        on = lane_session if job.in_lane else session
+        on.colorize_file(job.src, job.dst, fmt=fmt, image=job.prefetched(), defer=job.defer)
+
     t = time.perf_counter()
-    res = run_batch(  # as `tinct colorize folder/` runs it: decode ahead and encode behind in worker threads
+    res = run_batch(  # as `tinct colorize folder/` runs it: whole images on one lane per core
         [folder],
-        lambda job, f: session.colorize_file(job.src, job.dst, fmt=f, image=job.prefetched(), defer=job.defer),
+        process,
         out_dir=tmp / "out",
         prefetch=lambda job: read_image(job.src),
         workers=default_workers(),
+        lanes=default_lanes(),
+        in_lane=lambda job: lane_session is not None,
     )
     rate = len(res.done) / (time.perf_counter() - t)
     bound = 2 / (t_io + t_net)

@@ -96,11 +96,13 @@ def test_interrupted_batch_resumes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tinct.api.Session, "colorize_file", flaky)
     r = invoke("colorize", str(d), "-o", str(out), "-q")
-    assert r.exit_code == 130 and r.output.strip() == "interrupted: 2 done, rerun to resume"
-    assert len(list(out.iterdir())) == 2  # two finished, no partial third
+    # two finished before the third call; on two lanes the fourth may have run beside it and finished
+    written = len(list(out.iterdir()))
+    assert r.exit_code == 130 and r.output.strip() == f"interrupted: {written} done, rerun to resume"
+    assert written in (2, 3) and not list(out.glob(".*"))  # no partial file
     monkeypatch.setattr(tinct.api.Session, "colorize_file", real)
     r = invoke("colorize", str(d), "-o", str(out), "-q")
-    assert r.exit_code == 0 and "2 done, 2 skipped" in r.output
+    assert r.exit_code == 0 and f"{4 - written} done, {written} skipped" in r.output
     assert sorted(p.name for p in out.iterdir()) == [f"im{i}_color.png" for i in range(4)]
 
 

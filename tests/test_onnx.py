@@ -228,3 +228,19 @@ def test_concurrent_exports_take_turns(tmp_path, monkeypatch):
     with ThreadPoolExecutor(2) as pool:
         paths = list(pool.map(lambda t: cached_export("lite", temperature=t), [0.5, 0.5, 0.7]))
     assert paths[0] == paths[1] != paths[2] and all(p.is_file() for p in paths)
+
+
+def test_a_concurrent_view_runs_stills_on_threads_at_once_with_the_same_output(exported, torch_session):
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = tinct.api.Session(torch_session.spec, torch_session.model, torch_session.device, None)
+    session.predictor = OnnxPredictor(exported, threads=2)
+    lane = session.concurrent()
+    assert lane.predictor.threads == 1 and lane.fullres_threads == 1 and lane.predictor.path == exported
+    assert session.predictor.with_threads(2) is session.predictor
+    grays = [np.asarray(Image.open(p).convert("L")) for p in DEMOS[:4]]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lane.colorize, grays))
+    for gray, out in zip(grays, together, strict=True):
+        assert np.array_equal(out, session.colorize(gray))  # same pixels, one run after another
+    assert torch_session.concurrent() is None  # a torch network keeps its one lock

@@ -52,6 +52,7 @@ class Job:
     #: set by ``process`` when the job covered several input files (a DICOM folder): one output per file
     outputs: list[Path] | None = None
     fmt: str | None = None  #: the output format when ``dst`` was named by the user (``-o photo.png``)
+    in_lane: bool = False  #: run whole on one of run_jobs' lanes (with other jobs at once)
     _ahead: Future | None = field(default=None, init=False, repr=False, compare=False)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
     _deferred: Future | None = field(default=None, init=False, repr=False, compare=False)
@@ -168,6 +169,14 @@ def default_workers() -> int:
     """Decode/encode threads for an overlapped batch: the cores present, at least 2, at most 8."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(2, min(8, cores))
+
+
+def default_lanes() -> int:
+    """Lanes of a batch of stills (:func:`run_jobs`): one per core tinct may use
+    (:func:`tinct.backends.hardware.cpu_threads`: ``TINCT_THREADS``, CPU affinity and quota); 1: no lanes."""
+    from tinct.backends.hardware import cpu_threads
+
+    return cpu_threads()
 
 
 def _failure(e: BaseException) -> str:
@@ -298,6 +307,8 @@ def run_batch(
     progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
     prefetch: Callable[[Job], Any] | None = None,
     workers: int = 0,
+    lanes: int = 0,
+    in_lane: Callable[[Job], bool] = lambda job: False,
 ) -> BatchResult:
     """Colorize every input with ``process(job, fmt)``; never stops at a bad file.
 
@@ -306,13 +317,51 @@ def run_batch(
 
     ``on_error(path, one_line_message, traceback_text)`` is called for each failure.
 
-    ``prefetch`` and ``workers``: see :func:`run_jobs`, which runs the planned jobs.
+    ``prefetch``, ``workers``, ``lanes`` and ``in_lane``: see :func:`run_jobs`, which runs the planned jobs.
     """
     jobs, result = plan_jobs(inputs, out_dir, recursive, overwrite, fmt, suffix)
     for p, why in result.failed:
         if on_error:
             on_error(p, why, "")
-    return run_jobs(jobs, process, result, fmt, on_error, progress, prefetch, workers)
+    return run_jobs(jobs, process, result, fmt, on_error, progress, prefetch, workers, lanes, in_lane)
+
+
+class _Outcomes:
+    """Jobs' outcomes recorded into a :class:`BatchResult` in input order, as they finish."""
+
+    def __init__(self, result: BatchResult, on_error: Callable[[Path, str, str], None] | None):
+        self.result = result
+        self.on_error = on_error
+        #: (job, future of its work or None, exception or None), in input order
+        self.pending: deque[tuple[Job, Future | None, BaseException | None]] = deque()
+
+    def add(self, job: Job, future: Future | None, exc: BaseException | None = None) -> None:
+        self.pending.append((job, future, exc))
+
+    def in_flight(self) -> int:
+        """Jobs whose future has not been recorded yet."""
+        return sum(f is not None for _, f, _ in self.pending)
+
+    def record(self, block: bool) -> None:
+        """Record finished outcomes from the left; with ``block``, wait for the leftmost first. Stops at
+        a job still running (without ``block``) or cancelled (never started)."""
+        while self.pending:
+            fut = self.pending[0][1]
+            if fut is not None and (fut.cancelled() or not (block or fut.done())):
+                break
+            job, fut, exc = self.pending.popleft()
+            block = False
+            if fut is not None:
+                exc = fut.exception()
+                if exc is not None and not isinstance(exc, Exception):
+                    raise exc  # KeyboardInterrupt or SystemExit in a thread: the batch stops, as in this one
+            if exc is None:
+                self.result.done.extend(job.outputs if job.outputs is not None else [job.dst])
+                continue
+            msg = _failure(exc)
+            self.result.failed.append((job.src, msg))
+            if self.on_error:
+                self.on_error(job.src, msg, "".join(traceback.format_exception(exc)))
 
 
 def run_jobs(
@@ -324,36 +373,30 @@ def run_jobs(
     progress: Callable[[Iterable[Job]], Iterable[Job]] = lambda it: it,
     prefetch: Callable[[Job], Any] | None = None,
     workers: int = 0,
+    lanes: int = 0,
+    in_lane: Callable[[Job], bool] = lambda job: False,
 ) -> BatchResult:
     """Run ``process(job, output format)`` on planned ``jobs``, recording into ``result`` (returned).
 
     With ``workers`` > 0, ``workers`` threads run ``prefetch(job)`` (decoding) up to ``workers``
     jobs ahead, for ``process`` to pick up with :meth:`Job.prefetched`, and the ``finish``
     functions ``process`` hands to :meth:`Job.defer` (encoding, writing), at most ``workers``
-    of them pending. ``process`` itself always runs in the calling thread, one job at a time, in
-    input order, and results (``done``, ``failed``, ``on_error`` calls) are recorded in input
-    order too. If ``process`` raises something that is not an Exception (KeyboardInterrupt), the
-    deferred writes of the jobs before it are completed, the rest is not started, and it propagates.
+    of them pending. ``process`` itself runs in the calling thread, one job at a time, in input
+    order.
+
+    With ``lanes`` > 1, the jobs for which ``in_lane(job)`` is true (e.g. stills on a model that
+    can run on several threads at once) run whole, ``process`` included, on ``lanes`` threads
+    (``job.in_lane`` is set; no prefetch, and :meth:`Job.defer` runs its work at once), at most
+    ``2 * lanes`` of them in flight; any other job waits for those in flight and runs in the
+    calling thread. Either way results (``done``, ``failed``, ``on_error`` calls) are recorded in
+    input order. If something that is not an Exception (KeyboardInterrupt) stops the batch, the
+    work already handed to threads is completed, the rest is not started, and it propagates.
     """
     result = BatchResult() if result is None else result
+    if lanes > 1 and sum(1 for job in jobs if in_lane(job)) > 1:
+        return _run_lanes(jobs, process, _Outcomes(result, on_error), fmt, progress, lanes, in_lane)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="tinct-io") if workers > 0 else None
-    # outcomes in input order: (job, future of its deferred finish or None, exception or None)
-    pending: deque[tuple[Job, Future | None, BaseException | None]] = deque()
-
-    def record(block: bool) -> None:
-        """Record finished outcomes from the left; with ``block``, wait for the leftmost first."""
-        while pending and (block or pending[0][1] is None or pending[0][1].done()):
-            job, fut, exc = pending.popleft()
-            block = False
-            if fut is not None:
-                exc = fut.exception()
-            if exc is None:
-                result.done.extend(job.outputs if job.outputs is not None else [job.dst])
-                continue
-            msg = _failure(exc)
-            result.failed.append((job.src, msg))
-            if on_error:
-                on_error(job.src, msg, "".join(traceback.format_exception(exc)))
+    outcomes = _Outcomes(result, on_error)
 
     def start_prefetch(i: int) -> None:
         if pool is not None and prefetch is not None and i < len(jobs) and jobs[i]._ahead is None:
@@ -366,12 +409,12 @@ def run_jobs(
             start_prefetch(i + workers)
             job._pool = pool
             try:
-                process(job, job.fmt or ("PNG" if (job.medical or job.video) else guess_format(job.src, fmt)))
-                pending.append((job, job._deferred, None))
+                process(job, _format(job, fmt))
+                outcomes.add(job, job._deferred)
             except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
-                pending.append((job, None, e))
+                outcomes.add(job, None, e)
             job._ahead = None  # free the decoded image
-            record(block=sum(f is not None for _, f, _ in pending) > workers)
+            outcomes.record(block=outcomes.in_flight() > workers)
     except KeyboardInterrupt as e:
         e.batch_result = result  # type: ignore[attr-defined]  # what was finished, for the message
         raise
@@ -381,15 +424,57 @@ def run_jobs(
                 if job._ahead is not None:
                     job._ahead.cancel()
             pool.shutdown(wait=True)
-        while pending and all(f is None or f.done() for _, f, _ in pending):  # all, or what finished
-            record(block=True)
+        outcomes.record(block=False)  # after the pool: what finished, up to the first cancelled
     return result
+
+
+def _format(job: Job, fmt: str | None) -> str:
+    """The output format ``process`` is called with."""
+    return job.fmt or ("PNG" if (job.medical or job.video) else guess_format(job.src, fmt))
+
+
+def _run_lanes(
+    jobs: list[Job],
+    process: Callable[[Job, str], None],
+    outcomes: _Outcomes,
+    fmt: str | None,
+    progress: Callable[[Iterable[Job]], Iterable[Job]],
+    lanes: int,
+    in_lane: Callable[[Job], bool],
+) -> BatchResult:
+    """:func:`run_jobs` with ``lanes`` threads that each run whole jobs."""
+    pool = ThreadPoolExecutor(lanes, thread_name_prefix="tinct-lane")
+    try:
+        for job in progress(jobs):
+            if in_lane(job):
+                job.in_lane = True
+                outcomes.add(job, pool.submit(process, job, _format(job, fmt)))
+                outcomes.record(block=outcomes.in_flight() > 2 * lanes)
+                continue
+            while outcomes.pending:  # a job of another kind runs alone, in this thread
+                outcomes.record(block=True)
+            try:
+                process(job, _format(job, fmt))
+                outcomes.add(job, None)
+            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
+                outcomes.add(job, None, e)
+            outcomes.record(block=False)
+        while outcomes.pending:
+            outcomes.record(block=True)
+    except KeyboardInterrupt as e:
+        e.batch_result = outcomes.result  # type: ignore[attr-defined]  # what was finished, for the message
+        raise
+    finally:  # jobs running finish (their writes are atomic); queued ones are cancelled
+        pool.shutdown(wait=True, cancel_futures=True)
+        outcomes.record(block=False)  # after the pool: what finished, up to the first cancelled
+    return outcomes.result
 
 
 __all__ = [
     "BatchResult",
     "Job",
     "SUFFIX",
+    "default_lanes",
     "expand_inputs",
     "is_output_name",
     "plan_jobs",

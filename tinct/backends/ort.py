@@ -92,6 +92,14 @@ class OnnxPredictor:
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.metadata = decode_meta(self.session.get_modelmeta().custom_metadata_map)
 
+    def with_threads(self, threads: int) -> OnnxPredictor:
+        """The same export on ``threads`` intra-op threads (self when it already runs on that many).
+
+        With one thread a run stays in the calling thread, so several threads can run the
+        returned predictor at once, each on its own core (a batch's lanes, :meth:`Session.concurrent`).
+        """
+        return self if threads == self.threads else OnnxPredictor(self.path, threads)
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """Normalised L (and hint channels) (B, C, H, W) -> ab (B, 2, h, w), float32 numpy arrays."""
         (ab,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, np.float32)})

@@ -29,6 +29,16 @@ class Colorizing:
     medical_model: Any = None  #: loads the medical default model, when one is needed (None: use ``session``)
     guide_lut: str | None = None  #: --lut as the user gave it (None: not given)
     _medical_session: Any = field(default=None, init=False)
+    _lane_session: Any = field(default=False, init=False)  # False: not asked yet
+
+    def in_lane(self, job) -> bool:
+        """Whether ``job`` may run on one of the batch's lanes (:func:`tinct.apps.batch.run_jobs`):
+        a still colorized by a model whose session can run on several threads at once."""
+        if job.medical or job.video or self.uncertainty or self.guidance.active:
+            return False
+        if self._lane_session is False:
+            self._lane_session = self.session.concurrent()
+        return self._lane_session is not None
 
     def medical_session(self) -> Any:
         """The session medical inputs use: the medical default model, loaded when the first one comes."""
@@ -76,7 +86,7 @@ class Colorizing:
         elif job.medical:
             self._medical(job)
         else:
-            self.session.colorize_file(
+            (self._lane_session if job.in_lane else self.session).colorize_file(
                 job.src,
                 job.dst,
                 fmt=fmt,
@@ -177,7 +187,7 @@ def colorize(
     ] = "auto",
 ) -> None:
     """Colorize images (and videos, DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
-    from tinct.apps.batch import default_workers, run_batch
+    from tinct.apps.batch import default_lanes, default_workers, run_batch
     from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
     if not files.suffix and output is None:
@@ -210,7 +220,7 @@ def colorize(
     f = files
     result = run_batch(
         inputs, run.process, output, f.recursive, f.overwrite, f.fmt, f.suffix, on_error, progress, run.prefetch,
-        default_workers(),
+        default_workers(), default_lanes(), run.in_lane,
     )  # fmt: skip
     if len(result.done) == 1 and not result.failed and not result.skipped:
         typer.echo(str(result.done[0]))

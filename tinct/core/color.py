@@ -22,11 +22,13 @@ Two kinds of conversion live here:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tinct.core import strips
+from tinct.core.scratch import Scratch
 
 if TYPE_CHECKING:
     import torch
@@ -133,28 +135,40 @@ _ENCODE_BINS = 4096
 
 
 @functools.lru_cache(maxsize=1)
-def _encode_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(code at each bin's start (uint8, one more for v = 1), bin position where code c becomes c + 1
-    (float32, in units of bins; inf last))."""
+def _encode_table() -> np.ndarray:
+    """Per bin ``i`` of linear [0, 1] (one more for v = 1): ``c + 1 - p`` (float32), where ``c`` is the
+    code at the bin's start and ``p`` the position (0..1, in bins) of the bin's only code boundary,
+    or ``c`` where the bin holds none; so that the code of ``v`` (in bins) is ``floor(E[i] + v - i)``."""
     s = (np.arange(1, 256, dtype=np.float64) - 0.5) / 255.0  # sRGB value half-way to the next code
     bounds = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4) * _ENCODE_BINS
-    start = np.searchsorted(bounds, np.arange(_ENCODE_BINS + 1), side="right").astype(np.uint8)
-    return start, np.append(bounds, np.inf).astype(np.float32)
+    bins = np.arange(_ENCODE_BINS + 1)
+    start = np.searchsorted(bounds, bins, side="right")  # code at each bin's start
+    inside = np.append(bounds, np.inf)[start] - bins  # where the next boundary lies, in this bin's units
+    return np.where(inside < 1.0, start + 1.0 - inside, start).astype(np.float32)
 
 
-def encode_srgb8_array(lin: np.ndarray) -> np.ndarray:
+def encode_srgb8_array(lin: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:
     """Linear-light float values (any shape) -> uint8 sRGB codes, ``round(255 * sRGB(clip(v, 0, 1)))``.
 
-    Exact to the code boundaries computed in float64 (up to float32 rounding of ``v``), from two
-    small tables and no ``pow``: a bin's first code, plus one where ``v`` passes the bin's only
-    boundary.
+    Exact to the code boundaries computed in float64 (up to float32 rounding of ``v``), from one
+    small table and no ``pow``: ``v`` in units of 1/4096 falls in a bin that holds at most one code
+    boundary, and ``floor(E[bin] + fraction)`` is the bin's first code, plus one past the boundary
+    (:func:`_encode_table`). NaN gives 0. ``out``: a uint8 array of ``lin``'s shape to write into
+    (may be strided); ``scratch``: where the work arrays live (default: fresh ones).
     """
-    start, bounds = _encode_tables()
-    v = np.multiply(lin, np.float32(_ENCODE_BINS), dtype=np.float32)
+    table = _encode_table()
+    s = scratch if scratch is not None else Scratch()
+    shape = np.shape(lin)
+    v = np.multiply(lin, np.float32(_ENCODE_BINS), out=s.get("enc_v", shape), dtype=np.float32)
     np.clip(v, np.float32(0.0), np.float32(_ENCODE_BINS), out=v)
-    code = np.take(start, v.astype(np.int32))
-    code += v >= np.take(bounds, code)
-    return code
+    whole = np.floor(v, out=s.get("enc_f", shape))
+    index = s.get("enc_i", shape, np.intp)
+    np.copyto(index, whole, casting="unsafe")
+    v -= whole  # the fraction, exactly
+    v += np.take(table, index, out=whole, mode="clip")
+    code = out if out is not None else s.get("enc_c", shape, np.uint8)
+    np.copyto(code, v, casting="unsafe")  # truncation: floor, as v >= 0
+    return code.copy() if out is None and scratch is not None else code
 
 
 def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
@@ -168,30 +182,40 @@ _M = RGB_FROM_XYZ.astype(np.float32)
 _XN, _ZN = np.float32(WHITE_D65[0]), np.float32(WHITE_D65[2])
 
 
-def _finv(t: np.ndarray) -> np.ndarray:
-    """Inverse of the CIELAB companding function (float32, in place where it can)."""
-    cube = t * t
+def _finv(t: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:
+    """Inverse of the CIELAB companding function (float32), into ``out`` (not ``t``) when given."""
+    cube = np.multiply(t, t, out=out)
     cube *= t
-    low = t <= _EPS
-    if low.any():
+    if t.size and t.min() <= _EPS:  # one pass; the linear part is rare (very dark or very saturated colours)
+        low = np.less_equal(t, _EPS, out=None if scratch is None else scratch.get("finv_low", t.shape, bool))
         cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * _EPS**2)
     return cube
 
 
-def _lab_to_linear(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """L, a, b (float32, one shape S) -> linear-light sRGB (3,) + S, unclipped (float32)."""
-    fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
-    x = _finv(fy + a * np.float32(1.0 / 500.0))
+def _lab_to_linear(L: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
+    """L, a, b (float32, one shape S) -> linear-light sRGB (3,) + S, unclipped (float32).
+
+    With ``scratch`` every array, the result included, is one of its buffers (no allocation).
+    """
+    s = scratch if scratch is not None else Scratch()
+    shape = np.shape(L)
+    fy = np.add(L, np.float32(16.0), out=s.get("lab_fy", shape), dtype=np.float32)
+    fy *= np.float32(1.0 / 116.0)
+    t = np.multiply(a, np.float32(1.0 / 500.0), out=s.get("lab_t", shape), dtype=np.float32)
+    t += fy
+    x = _finv(t, s.get("lab_x", shape), scratch)
     x *= _XN
-    y = _finv(fy)
-    fz = fy - b * np.float32(1.0 / 200.0)
-    z = _finv(np.maximum(fz, np.float32(0.0), out=fz))  # f(z) >= 0, as scikit-image
+    y = _finv(fy, s.get("lab_y", shape), scratch)
+    np.multiply(b, np.float32(1.0 / 200.0), out=t, dtype=np.float32)
+    fz = np.subtract(fy, t, out=t)
+    z = _finv(np.maximum(fz, np.float32(0.0), out=fz), s.get("lab_z", shape), scratch)  # f(z) >= 0, as scikit-image
     z *= _ZN
-    rgb = np.empty((3, *fy.shape), np.float32)
+    rgb = s.get("lab_rgb", (3, *shape))
+    term = fy  # fy is not needed any more: the buffer holds each product in turn
     for c, row in zip(rgb, _M, strict=True):
         np.multiply(x, row[0], out=c)
-        c += y * row[1]
-        c += z * row[2]
+        c += np.multiply(y, row[1], out=term)
+        c += np.multiply(z, row[2], out=term)
     return rgb
 
 
@@ -201,47 +225,72 @@ _GAMUT_TOL = 2e-3
 _GAMUT_TOL_LOW = 1e-5
 
 
-def _out_of_gamut(rgb: np.ndarray) -> np.ndarray:
+def _out_of_gamut(rgb: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
     """Pixels of ``rgb`` (3,) + S outside the gamut (beyond the float32 slack): bool S."""
-    lo, hi = rgb.min(0), rgb.max(0)
-    return (lo < -_GAMUT_TOL_LOW) | (hi > 1 + _GAMUT_TOL)
+    if scratch is None:
+        lo, hi = rgb.min(0), rgb.max(0)
+        return (lo < -_GAMUT_TOL_LOW) | (hi > 1 + _GAMUT_TOL)
+    shape = rgb.shape[1:]
+    lo = np.minimum(rgb[0], rgb[1], out=scratch.get("gam_lo", shape))
+    np.minimum(lo, rgb[2], out=lo)
+    hi = np.maximum(rgb[0], rgb[1], out=scratch.get("gam_hi", shape))
+    np.maximum(hi, rgb[2], out=hi)
+    bad = np.less(lo, np.float32(-_GAMUT_TOL_LOW), out=scratch.get("gam_bad", shape, bool))
+    high = np.greater(hi, np.float32(1 + _GAMUT_TOL), out=scratch.get("gam_high", shape, bool))
+    return np.logical_or(bad, high, out=bad)
 
 
-def _fit_gamut(L: np.ndarray, a: np.ndarray, b: np.ndarray, rgb: np.ndarray, steps: int = 8) -> None:
-    """Reduce the chroma of out-of-gamut pixels (hue and L kept) until they fit in sRGB, in ``rgb``.
-
-    A bisection on the chroma scale per pixel, run only on the pixels that need it.
-    """
-    bad = _out_of_gamut(rgb)
-    if not bad.any():
-        return
-    Lb, ab, bb = L[bad], a[bad], b[bad]
-    lo = np.zeros_like(Lb)
-    hi = np.ones_like(Lb)
+def fit_gamut_codes(L: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
+    """8-bit sRGB (n, 3) of the colours L, a, b (1-D float32, n) with their chroma reduced (hue and L
+    kept) until they fit in sRGB: a bisection on the chroma scale per pixel (``steps`` halvings)."""
+    lo = np.zeros_like(L)
+    hi = np.ones_like(L)
     for _ in range(steps):
         mid = (lo + hi) * np.float32(0.5)
-        ok = ~_out_of_gamut(_lab_to_linear(Lb, ab * mid, bb * mid))
+        ok = ~_out_of_gamut(_lab_to_linear(L, a * mid, b * mid))
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
-    rgb[:, bad] = _lab_to_linear(Lb, ab * lo, bb * lo)
+    return np.moveaxis(encode_srgb8_array(_lab_to_linear(L, a * lo, b * lo)), 0, -1)
+
+
+#: ``defer_gamut`` of :func:`lab_to_rgb8_array`: called with the positions (``np.nonzero`` of a
+#: mask over the input's shape) and the L, a, b values of its out-of-gamut pixels
+GamutDeferral = Callable[[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray], None]
 
 
 def lab_to_rgb8_array(
-    L: np.ndarray, a: np.ndarray, b: np.ndarray, preserve_l: bool = True, out: np.ndarray | None = None
+    L: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    preserve_l: bool = True,
+    out: np.ndarray | None = None,
+    scratch: Scratch | None = None,
+    defer_gamut: GamutDeferral | None = None,
 ) -> np.ndarray:
     """L, a and b (float32 arrays of one shape S) -> uint8 sRGB (S + (3,)): the kernel of :func:`lab_to_rgb8`.
 
-    numpy only (float32, no full-size temporaries beyond a few of S), releasing the GIL in each
-    step; ``out``: a uint8 (S + (3,)) array to write into. Agrees with a float64 reference within
-    1 code (tests/test_color.py).
+    numpy only, float32; ``out``: a uint8 (S + (3,)) array to write into. With ``preserve_l``
+    (default) out-of-gamut colours lose chroma until they fit (:func:`fit_gamut_codes`), else
+    each channel is clipped. With ``scratch`` (e.g. :func:`tinct.core.scratch.thread_scratch`)
+    the work arrays are its reused buffers, so the kernel allocates nothing but for out-of-gamut
+    pixels and runs on many threads at once (each step releases the GIL); without, fresh ones.
+    ``defer_gamut``: instead of fitting the out-of-gamut pixels here (their codes are left
+    clipped), hand them to this function, so that a caller working strip by strip fits all of an
+    image's at once. Agrees with a float64 reference within 1 code (tests/test_color.py).
     """
     L, a, b = (np.asarray(v, np.float32) for v in (L, a, b))
     L, a, b = np.broadcast_arrays(L, a, b)
-    rgb = _lab_to_linear(L, a, b)
-    if preserve_l:
-        _fit_gamut(L, a, b, rgb)
+    rgb = _lab_to_linear(L, a, b, scratch)
+    bad = _out_of_gamut(rgb, scratch) if preserve_l else None
     out = np.empty((*L.shape, 3), np.uint8) if out is None else out
-    out[...] = np.moveaxis(encode_srgb8_array(rgb), 0, -1)
+    for c in range(3):
+        encode_srgb8_array(rgb[c], out=out[..., c], scratch=scratch)
+    if bad is not None and bad.any():
+        where = np.unravel_index(np.flatnonzero(bad), bad.shape)  # faster than np.nonzero on 2-D masks
+        if defer_gamut is not None:
+            defer_gamut(where, L[where], a[where], b[where])
+        else:
+            out[where] = fit_gamut_codes(L[where], a[where], b[where])
     return out
 
 

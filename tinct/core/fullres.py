@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tinct.core.color import lab_to_rgb8_array
+from tinct.core.color import GamutDeferral, fit_gamut_codes, lab_to_rgb8_array
+from tinct.core.scratch import Scratch, thread_scratch
 
 #: pixels per task of the full-resolution half (small enough for a core's cache, large enough
 #: that Python's per-call overhead stays a few per cent)
-TASK_PIXELS = 1 << 16
+TASK_PIXELS = 1 << 18
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_KEY = (0, 0)  # (threads, pid): a forked child makes its own pool (the parent's threads are not in it)
@@ -61,6 +62,31 @@ def run_strips(height: int, width: int, work: Callable[[slice], None], threads: 
         pool = _POOL
     for f in [pool.submit(work, sl) for sl in slices]:
         f.result()
+
+
+class OutOfGamut:
+    """The out-of-gamut pixels of an image's strips, collected (:meth:`collector`) and then fitted
+    in one vectorised pass (:meth:`fit_into`): the bisection's few dozen numpy calls run once per
+    image instead of once per strip. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def collector(self, row0: int) -> GamutDeferral:
+        """The ``defer_gamut`` of :func:`~tinct.core.color.lab_to_rgb8_array` for a strip starting at row ``row0``."""
+
+        def collect(where: tuple[np.ndarray, ...], L: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+            rows, cols = where
+            self._parts.append((rows + row0, cols, L, a, b))  # list.append is atomic
+
+        return collect
+
+    def fit_into(self, out: np.ndarray) -> None:
+        """Write the fitted colours of every collected pixel into ``out`` (H, W, 3)."""
+        if not self._parts:
+            return
+        rows, cols, L, a, b = (np.concatenate(v) for v in zip(*self._parts, strict=True))
+        out[rows, cols] = fit_gamut_codes(L, a, b)
 
 
 def box(x: np.ndarray, r: int) -> np.ndarray:
@@ -110,22 +136,37 @@ class Upsampler:
         x0, x1, wx = linear_taps(width, coef.shape[-1])
         self.cols = np.ascontiguousarray(coef[..., x0] * (1 - wx) + coef[..., x1] * wx)  # C order: rows gather fast
         self.y0, self.y1, self.wy = linear_taps(height, coef.shape[-2])
+        self.wy0 = (1 - self.wy)[:, None]
+        self.wy1 = self.wy[:, None]
 
-    def rows(self, sl: slice) -> np.ndarray:
-        """Output rows ``sl``: (C, rows, width) float32."""
-        w = self.wy[sl][:, None]
-        top = self.cols[:, self.y0[sl]]
-        top *= 1 - w
-        bottom = self.cols[:, self.y1[sl]]
-        bottom *= w
-        top += bottom
-        return top
+    def rows(self, sl: slice, scratch: Scratch | None = None) -> np.ndarray:
+        """Output rows ``sl``: (C, rows, width) float32; a buffer of ``scratch`` when given (valid
+        until its next use), else a new array.
+
+        Rows between the same two source rows are one broadcast ``top * (1 - w) + bottom * w``
+        (no gathered copies of the source rows).
+        """
+        s = scratch if scratch is not None else Scratch()
+        y0, wy0, wy1 = self.y0[sl], self.wy0[sl], self.wy1[sl]
+        n = len(y0)
+        c, width = self.cols.shape[0], self.cols.shape[-1]
+        out = s.get("up_out", (c, n, width))
+        term = s.get("up_term", (c, n, width))
+        starts = [0, *(np.flatnonzero(np.diff(y0)) + 1).tolist(), n]
+        for lo, hi in zip(starts[:-1], starts[1:], strict=False):
+            i = y0[lo]
+            j = self.y1[sl][lo]
+            np.multiply(self.cols[:, i : i + 1], wy0[lo:hi], out=out[:, lo:hi])
+            np.multiply(self.cols[:, j : j + 1], wy1[lo:hi], out=term[:, lo:hi])
+            out[:, lo:hi] += term[:, lo:hi]
+        return out
 
 
 def upsample_ab_rows(
     L: np.ndarray, ab_small: np.ndarray, L_guide: np.ndarray | None, radius: int = 2, eps: float = 16.0
-) -> Callable[[slice], np.ndarray]:
-    """A function from a slice of rows to full-resolution ab (C, rows, W) for L (H, W).
+) -> Callable[[slice, Scratch | None], np.ndarray]:
+    """A function ``rows(sl, scratch=None)`` from a slice of rows to full-resolution ab (C, rows, W)
+    for L (H, W) (a buffer of ``scratch`` when given, as :meth:`Upsampler.rows`).
 
     With ``L_guide`` (L at ab_small's resolution) the fast guided filter, ab = A * L + B with the
     coefficients upsampled bilinearly; with None, plain bilinear upsampling of ``ab_small``.
@@ -137,8 +178,8 @@ def upsample_ab_rows(
     A, B = guided_coefficients(L_guide, ab_small, radius, eps)
     up = Upsampler(np.concatenate([A, B]), H, W)
 
-    def rows(sl: slice) -> np.ndarray:
-        coef = up.rows(sl)
+    def rows(sl: slice, scratch: Scratch | None = None) -> np.ndarray:
+        coef = up.rows(sl, scratch)
         ab = coef[:c]
         ab *= L[sl]
         ab += coef[c:]
@@ -159,18 +200,23 @@ def join_full_resolution(
     """Upsample ab (2, h, w) to L's (H, W), guided by L, and join it with L -> uint8 RGB (H, W, 3).
 
     numpy arrays in (float32); ``L_guide`` None: plain bilinear. Never holds full-resolution ab;
-    strips run on ``threads`` threads (default :func:`default_threads`).
+    strips run on ``threads`` threads (default :func:`default_threads`), each in its own
+    :func:`~tinct.core.scratch.thread_scratch` buffers.
     """
     L = np.ascontiguousarray(L, np.float32)
     H, W = L.shape
     out = np.empty((H, W, 3), np.uint8) if out is None else out
     ab_rows = upsample_ab_rows(L, np.asarray(ab_small, np.float32), L_guide, radius, eps)
 
+    gamut = OutOfGamut()
+
     def work(sl: slice) -> None:
-        ab = ab_rows(sl)
-        lab_to_rgb8_array(L[sl], ab[0], ab[1], out=out[sl])
+        scratch = thread_scratch()
+        ab = ab_rows(sl, scratch)
+        lab_to_rgb8_array(L[sl], ab[0], ab[1], out=out[sl], scratch=scratch, defer_gamut=gamut.collector(sl.start))
 
     run_strips(H, W, work, threads)
+    gamut.fit_into(out)
     return out
 
 
@@ -183,7 +229,7 @@ def upsample_ab(
     ab_rows = upsample_ab_rows(L, np.asarray(ab_small, np.float32), L_guide, radius, eps)
 
     def work(sl: slice) -> None:
-        out[:, sl] = ab_rows(sl)
+        out[:, sl] = ab_rows(sl, thread_scratch())
 
     run_strips(L.shape[0], L.shape[1], work)
     return out
@@ -196,8 +242,12 @@ def join_ab(L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None, thread
     H, W = L.shape
     out = np.empty((H, W, 3), np.uint8) if out is None else out
 
+    gamut = OutOfGamut()
+
     def work(sl: slice) -> None:
-        lab_to_rgb8_array(L[sl], ab[0, sl], ab[1, sl], out=out[sl])
+        collect = gamut.collector(sl.start)
+        lab_to_rgb8_array(L[sl], ab[0, sl], ab[1, sl], out=out[sl], scratch=thread_scratch(), defer_gamut=collect)
 
     run_strips(H, W, work, threads)
+    gamut.fit_into(out)
     return out

@@ -10,10 +10,12 @@ the upsampling. Agreement with the torch path: L at the working size within 1e-3
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import numpy as np
+from PIL import Image
 
 #: a function from normalised L (B, 1, h, w) float32 to ab in Lab units (B, 2, h', w') float32
 NumpyPredictor = Callable[[np.ndarray], np.ndarray]
@@ -25,55 +27,34 @@ def working_shape(h: int, w: int, working_size: int) -> tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def antialias_taps(n_in: int, n_out: int) -> list[tuple[int, np.ndarray]]:
-    """(first source index, normalised weights) of each output sample of an anti-aliased bilinear
-    downscale from ``n_in`` to ``n_out`` samples (``n_out <= n_in``): a triangle as wide as the scale,
-    computed as torch's ``_upsample_bilinear2d_aa`` (and Pillow's BILINEAR reduce) do."""
-    scale = n_in / n_out
-    support = scale if scale >= 1.0 else 1.0
-    inv = 1.0 / scale if scale >= 1.0 else 1.0
-    taps = []
-    for i in range(n_out):
-        center = scale * (i + 0.5)
-        lo = max(int(center - support + 0.5), 0)
-        hi = min(int(center + support + 0.5), n_in)
-        x = (np.arange(lo, hi) - center + 0.5) * inv
-        w = np.maximum(0.0, 1.0 - np.abs(x))
-        taps.append((lo, (w / w.sum()).astype(np.float32)))
-    return taps
-
-
-def _tap_matrix(n_in: int, n_out: int) -> np.ndarray:
-    m = np.zeros((n_out, n_in), np.float32)
-    for i, (lo, w) in enumerate(antialias_taps(n_in, n_out)):
-        m[i, lo : lo + len(w)] = w
-    return m
-
-
 def resize_l(L: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """L (H, W) float32 -> (h, w) with an anti-aliased bilinear filter (a downscale, or the same size)."""
-    H, W = L.shape
+    """L (H, W) float32 -> (h, w) with an anti-aliased bilinear filter (a downscale, or the same size).
+
+    Pillow's BILINEAR reduce of a float image: a triangle as wide as the scale, the weights torch's
+    ``F.interpolate(..., antialias=True)`` uses, in one call that releases the GIL (so a batch's
+    other threads keep running).
+    """
     h, w = shape
-    if (h, w) == (H, W):
+    if (h, w) == L.shape:
         return L.astype(np.float32, copy=True)
-    rows = np.empty((h, W), np.float32)
-    for i, (lo, wt) in enumerate(antialias_taps(H, h)):  # vertical: each output row from a band of rows
-        np.dot(wt, L[lo : lo + len(wt)], out=rows[i])
-    return rows @ _tap_matrix(W, w).T
+    image = Image.fromarray(np.ascontiguousarray(L, np.float32), "F")
+    return np.asarray(image.resize((w, h), Image.Resampling.BILINEAR), np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _area_matrix(n: int, m: int) -> np.ndarray:
+    """(m, n) averaging weights of torch's ``mode="area"``: cell i spans floor(i n / m) to ceil((i + 1) n / m)."""
+    a = np.zeros((m, n), np.float32)
+    for i in range(m):
+        lo, hi = (i * n) // m, math.ceil((i + 1) * n / m)
+        a[i, lo:hi] = 1.0 / (hi - lo)
+    a.flags.writeable = False
+    return a
 
 
 def area_resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(h, w) -> ``shape`` by adaptive averaging (torch's ``mode="area"``: cell i spans
-    floor(i n / m) to ceil((i + 1) n / m))."""
-
-    def matrix(n: int, m: int) -> np.ndarray:
-        a = np.zeros((m, n), np.float32)
-        for i in range(m):
-            lo, hi = (i * n) // m, math.ceil((i + 1) * n / m)
-            a[i, lo:hi] = 1.0 / (hi - lo)
-        return a
-
-    return matrix(x.shape[0], shape[0]) @ x @ matrix(x.shape[1], shape[1]).T
+    """(h, w) -> ``shape`` by adaptive averaging (torch's ``mode="area"``)."""
+    return _area_matrix(x.shape[0], shape[0]) @ x @ _area_matrix(x.shape[1], shape[1]).T
 
 
 def predict_lowres(

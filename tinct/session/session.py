@@ -15,6 +15,7 @@ and the inference lock apply to all of them alike.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,7 +82,9 @@ class Session:
         self.working_size = working_size or spec.working_size
         self.predictor = predictor
         self._network: Any = None
-        self._lock = threading.Lock()
+        self._lock: Any = threading.Lock()
+        #: threads of the full-resolution half of a still (None: every core, :func:`tinct.core.fullres.default_threads`)
+        self.fullres_threads: int | None = None
 
     @property
     def model(self) -> torch.nn.Module:
@@ -144,6 +147,27 @@ class Session:
         )
         view._slot = self._slot  # one network: built once, whichever view needs it first
         view._lock = self._lock  # one network, one lock: inference stays serialised
+        view.fullres_threads = self.fullres_threads
+        return view
+
+    def concurrent(self) -> Session | None:
+        """A view of this session for colorizing stills on several threads at once, one core each
+        (the lanes of :func:`tinct.apps.batch.run_jobs`), or None where the backend cannot.
+
+        The view runs the ONNX export on one intra-op thread without the inference lock
+        (onnxruntime sessions run concurrently, each run in its calling thread) and the
+        full-resolution half in the calling thread, so two lanes on two cores overlap every step of
+        two images. A torch network keeps its one lock: None.
+        """
+        with_threads = getattr(self.predictor, "with_threads", None)
+        if with_threads is None:
+            return None
+        view = Session(
+            self.spec, self._model, self._device, self.working_size, with_threads(1), model_loader=self._slot["loader"]
+        )
+        view._slot = self._slot
+        view._lock = contextlib.nullcontext()
+        view.fullres_threads = 1
         return view
 
     # what the model can do ---------------------------------------------------------------------
@@ -256,7 +280,7 @@ class Session:
         if guidance is not None and guidance.active:
             rgb = guidance.colorize(image.pixels)
         elif self._numpy_still(guidance, uncertainty):
-            rgb = fullres.join_full_resolution(*self._model_half_numpy(image.pixels))
+            rgb = fullres.join_full_resolution(*self._model_half_numpy(image.pixels), threads=self.fullres_threads)
         else:
             import torch
 
@@ -368,7 +392,7 @@ class Session:
             half = self._model_half_numpy(img.pixels)
 
             def finish_later() -> None:
-                rgb = fullres.join_full_resolution(*half)
+                rgb = fullres.join_full_resolution(*half, threads=self.fullres_threads)
                 result = ColorizedImage(rgb, img.alpha, self.provenance(guidance), None, img)
                 atomic_write_bytes(dst, result.encode(out_fmt, quality))
 
