@@ -156,10 +156,16 @@ def encode_srgb8_array(lin: np.ndarray, out: np.ndarray | None = None, scratch: 
     (:func:`_encode_table`). NaN gives 0. ``out``: a uint8 array of ``lin``'s shape to write into
     (may be strided); ``scratch``: where the work arrays live (default: fresh ones).
     """
-    table = _encode_table()
     s = scratch if scratch is not None else Scratch()
     shape = np.shape(lin)
     v = np.multiply(lin, np.float32(_ENCODE_BINS), out=s.get("enc_v", shape), dtype=np.float32)
+    return _encode_bins(v, out, s, copy=scratch is not None)
+
+
+def _encode_bins(v: np.ndarray, out: np.ndarray | None, s: Scratch, copy: bool) -> np.ndarray:
+    """:func:`encode_srgb8_array` of linear values already in units of 1/4096 (``v``, float32, overwritten)."""
+    table = _encode_table()
+    shape = v.shape
     np.clip(v, np.float32(0.0), np.float32(_ENCODE_BINS), out=v)
     whole = np.floor(v, out=s.get("enc_f", shape))
     index = s.get("enc_i", shape, np.intp)
@@ -168,7 +174,7 @@ def encode_srgb8_array(lin: np.ndarray, out: np.ndarray | None = None, scratch: 
     v += np.take(table, index, out=whole, mode="clip")
     code = out if out is not None else s.get("enc_c", shape, np.uint8)
     np.copyto(code, v, casting="unsafe")  # truncation: floor, as v >= 0
-    return code.copy() if out is None and scratch is not None else code
+    return code.copy() if out is None and copy else code
 
 
 def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
@@ -192,8 +198,11 @@ def _finv(t: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None 
     return cube
 
 
-def _lab_to_linear(L: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
-    """L, a, b (float32, one shape S) -> linear-light sRGB (3,) + S, unclipped (float32).
+def _lab_to_linear(
+    L: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: Scratch | None = None, scale: int = 1
+) -> np.ndarray:
+    """L, a, b (float32, one shape S) -> linear-light sRGB (3,) + S, unclipped (float32), times
+    ``scale`` (a power of two: the same values, exactly scaled, at no cost).
 
     With ``scratch`` every array, the result included, is one of its buffers (no allocation).
     """
@@ -212,7 +221,7 @@ def _lab_to_linear(L: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: Scratch
     z *= _ZN
     rgb = s.get("lab_rgb", (3, *shape))
     term = fy  # fy is not needed any more: the buffer holds each product in turn
-    for c, row in zip(rgb, _M, strict=True):
+    for c, row in zip(rgb, _M * np.float32(scale), strict=True):
         np.multiply(x, row[0], out=c)
         c += np.multiply(y, row[1], out=term)
         c += np.multiply(z, row[2], out=term)
@@ -225,19 +234,20 @@ _GAMUT_TOL = 2e-3
 _GAMUT_TOL_LOW = 1e-5
 
 
-def _out_of_gamut(rgb: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
-    """Pixels of ``rgb`` (3,) + S outside the gamut (beyond the float32 slack): bool S."""
+def _out_of_gamut(rgb: np.ndarray, scratch: Scratch | None = None, scale: int = 1) -> np.ndarray:
+    """Pixels of ``rgb`` (3,) + S (linear values times ``scale``, a power of two) outside the gamut
+    (beyond the float32 slack): bool S."""
+    low, high = np.float32(-_GAMUT_TOL_LOW * scale), np.float32((1 + _GAMUT_TOL) * scale)
     if scratch is None:
         lo, hi = rgb.min(0), rgb.max(0)
-        return (lo < -_GAMUT_TOL_LOW) | (hi > 1 + _GAMUT_TOL)
+        return (lo < low) | (hi > high)
     shape = rgb.shape[1:]
     lo = np.minimum(rgb[0], rgb[1], out=scratch.get("gam_lo", shape))
     np.minimum(lo, rgb[2], out=lo)
     hi = np.maximum(rgb[0], rgb[1], out=scratch.get("gam_hi", shape))
     np.maximum(hi, rgb[2], out=hi)
-    bad = np.less(lo, np.float32(-_GAMUT_TOL_LOW), out=scratch.get("gam_bad", shape, bool))
-    high = np.greater(hi, np.float32(1 + _GAMUT_TOL), out=scratch.get("gam_high", shape, bool))
-    return np.logical_or(bad, high, out=bad)
+    bad = np.less(lo, low, out=scratch.get("gam_bad", shape, bool))
+    return np.logical_or(bad, np.greater(hi, high, out=scratch.get("gam_high", shape, bool)), out=bad)
 
 
 def fit_gamut_codes(L: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
@@ -280,11 +290,12 @@ def lab_to_rgb8_array(
     """
     L, a, b = (np.asarray(v, np.float32) for v in (L, a, b))
     L, a, b = np.broadcast_arrays(L, a, b)
-    rgb = _lab_to_linear(L, a, b, scratch)
-    bad = _out_of_gamut(rgb, scratch) if preserve_l else None
+    s = scratch if scratch is not None else Scratch()
+    rgb = _lab_to_linear(L, a, b, s, scale=_ENCODE_BINS)  # in the encoder's units: no multiply per channel
+    bad = _out_of_gamut(rgb, s, scale=_ENCODE_BINS) if preserve_l else None
     out = np.empty((*L.shape, 3), np.uint8) if out is None else out
     for c in range(3):
-        encode_srgb8_array(rgb[c], out=out[..., c], scratch=scratch)
+        _encode_bins(rgb[c], out[..., c], s, copy=False)
     if bad is not None and bad.any():
         where = np.unravel_index(np.flatnonzero(bad), bad.shape)  # faster than np.nonzero on 2-D masks
         if defer_gamut is not None:
