@@ -1,4 +1,4 @@
-"""A folder of 13 DICOM files of different studies and encodings (issue 20): every input file gets
+"""A folder of 14 DICOM files of different studies and encodings (issue 20): every input file gets
 outputs named after its own stem, of its pixel size, in colour; duplicates of one SOP Instance UID
 are never stacked; the summary counts files."""
 
@@ -26,6 +26,8 @@ PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 # the same MR image (one SOP Instance UID) in four transfer syntaxes
 DUPLICATES = ("MR_small_RLE", "MR_small_jpeg_ls_lossless", "MR_small_bigendian", "MR_small_jp2klossless")
 COPIED = (*DUPLICATES, "JPEG2000", "JPGExtended", "CT_small", "693_J2KI", "rtdose", "image_dfl")
+# JPEG Lossless, Process 14 SV1: no encoder in pydicom, so committed (scripts/make_dicom_fixtures.py)
+JPEG_LOSSLESS = Path(__file__).parent / "data" / "dicom" / "CT_jpeg_lossless_sv1.dcm"
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 
 
@@ -64,12 +66,13 @@ def scans(tmp_path: Path) -> Path:
             pytest.skip(f"pydicom's test file {src.name} is not installed")
         shutil.copy(src, folder / src.name)
     _synthetic(folder)
+    shutil.copy(JPEG_LOSSLESS, folder / JPEG_LOSSLESS.name)
     return folder
 
 
 def test_duplicate_sop_instances_are_not_stacked(scans):
     groups = dicom_series(scans)
-    assert sum(len(g) for g in groups) == 13
+    assert sum(len(g) for g in groups) == 14
     for name in DUPLICATES:  # each copy of the one instance is a group of its own
         assert [f"{name}.dcm"] in [[p.name for p in g] for g in groups]
     # distinct instances of one series and geometry form one series (windowed together); the rest stand alone
@@ -100,11 +103,18 @@ def test_series_slices_map_to_their_files(tmp_path):
     )
 
 
-def test_thirteen_encodings_named_after_each_file(scans, tmp_path):
+def test_jpeg_lossless_decodes_exactly():
+    ds = pydicom.dcmread(JPEG_LOSSLESS)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGLosslessSV1
+    image = read_dicom_series([JPEG_LOSSLESS], window="full")
+    assert image.frames[0].shape == (72, 96) and int(ds.pixel_array.max()) == 2216
+
+
+def test_fourteen_encodings_named_after_each_file(scans, tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["colorize", str(scans), "-o", str(out), "--mode", "pseudo", "-q"])
     assert r.exit_code == 0, r.output
-    assert r.output.strip().splitlines()[-1] == "13 done, 0 skipped (output exists), 0 failed"
+    assert r.output.strip().splitlines()[-1] == "14 done, 0 skipped (output exists), 0 failed"
     names = {p.name for p in out.iterdir()}
     for src in sorted(scans.iterdir()):
         ds = pydicom.dcmread(src)
@@ -119,6 +129,6 @@ def test_thirteen_encodings_named_after_each_file(scans, tmp_path):
         sc = pydicom.dcmread(out / f"{stem}_color.dcm")
         assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
         assert (int(sc.Rows), int(sc.Columns), int(sc.get("NumberOfFrames") or 1)) == (ds.Rows, ds.Columns, n)
-    assert len(names) == 13 + 13 + 15 + 3 - 2  # a .dcm per file, a png per frame (rtdose 15, enhanced 3)
+    assert len(names) == 14 + 14 + 15 + 3 - 2  # a .dcm per file, a png per frame (rtdose 15, enhanced 3)
     again = CliRunner().invoke(app, ["colorize", str(scans), "-o", str(out), "--mode", "pseudo", "-q"])
     assert again.exit_code == 0 and "0 done, 1 skipped (output exists), 0 failed" in again.output
