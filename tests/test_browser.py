@@ -6,6 +6,7 @@ Python driver with ``pip install playwright`` (no browser download needed: we us
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
@@ -59,15 +60,13 @@ def chroma(rgb: np.ndarray) -> float:
     return float((a.max(axis=2) - a.min(axis=2)).mean())
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    """A real uvicorn server on 127.0.0.1 and a free port, in a background thread."""
-    from tinct.server import create_app
-
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """A real uvicorn server for ``app`` on 127.0.0.1 and a free port, in a background thread."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(device="cpu"), log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -86,6 +85,14 @@ def base_url() -> Iterator[str]:
         srv.should_exit = True
         thread.join(15)
         sock.close()
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    from tinct.server import create_app
+
+    with serving(create_app(device="cpu")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -327,3 +334,31 @@ def test_fits_upload_shows_a_plane_a_stretch_and_png_only(page, tmp_path):
     page.click("#new")
     assert page.is_hidden("#medical") and page.is_hidden("#stretch-field")
     assert page.problems == []
+
+
+def test_a_server_with_a_token_asks_for_it_once(browser):
+    from tinct.server import create_app
+
+    with serving(create_app(device="cpu", token="s3cret-t0ken")) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        pg = context.new_page()
+        asked: list[str] = []
+
+        def answer(dialog) -> None:
+            asked.append(dialog.message)
+            dialog.accept("s3cret-t0ken")
+
+        pg.on("dialog", answer)
+        headers: list[tuple[str, str | None]] = []
+        pg.on("request", lambda req: headers.append((req.url, req.headers.get("authorization"))))
+        pg.goto(url)
+        pg.wait_for_function("() => document.querySelector('#model').value === 'lite'")
+        pg.set_input_files("#file", str(PHOTO))
+        pg.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+        assert len(asked) == 1 and "access token" in asked[0]  # once, for all the calls that met the 401
+        calls = [(u, h) for u, h in headers if u.startswith(url) and "/static/" not in u and u.rstrip("/") != url]
+        assert any("/colorize" in u for u, _ in calls)
+        assert all(h == "Bearer s3cret-t0ken" for u, h in calls if "/colorize" in u)
+        assert all("s3cret" not in u for u, _ in headers)  # never in a URL
+        assert pg.evaluate("() => sessionStorage.getItem('tinct-token')") == "s3cret-t0ken"
+        context.close()
