@@ -94,6 +94,12 @@ def test_unknown_fields_and_query_are_422():
         assert r.status_code == 422 and r.json()["error"].startswith("unknown model 'nope'; known models: lite, ")
         r = client.post("/colorize", files=png, data={"model": "nope"})
         assert r.status_code == 422 and r.json()["error"].startswith("unknown model 'nope'; known models: lite, ")
+        r = client.post("/colorize?size=5", files=png)  # a field in the query is refused, never ignored
+        assert r.status_code == 422
+        msg = "'size' in the query: send it as a form field (curl -F size=...); only model may be in the query"
+        assert r.json()["error"] == msg
+        r = client.post("/colorize?model=lite", files=png, data={"size": "64"})
+        assert r.status_code == 200 and r.headers["x-tinct-model"] == "lite"
         r = client.post("/colorize", files={"file": ("notes.png", b"just some text", "image/png")})
         assert r.status_code in (415, 422) and "notes.png" in r.json()["error"]
 

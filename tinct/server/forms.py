@@ -54,12 +54,19 @@ def safe_stem(filename: str | None) -> str:
 async def check_fields(request: Request, model: str | None) -> str | None:
     """422 for a form field or query parameter that is not one of :data:`FORM_FIELDS` (a typo such as
     ``colour=red`` never passes silently). ``?model=`` in the query is read as the form field is (the
-    form's wins), so an unknown model is the same 422 either way. Returns the model asked for."""
+    form's wins), so an unknown model is the same 422 either way; any other field in the query is a
+    422 saying to send it in the form. Returns the model asked for."""
     form = await request.form()  # parsed once: FastAPI has read it already
     unknown = sorted({*form.keys(), *request.query_params.keys()} - set(FORM_FIELDS))
     if unknown:
         raise HTTPException(
             422, f"unknown field {', '.join(map(repr, unknown))}; the fields are {', '.join(FORM_FIELDS)}"
+        )
+    misplaced = sorted(set(request.query_params.keys()) - {"model"})
+    if misplaced:  # one rule: a field in the query is read (model) or refused, never ignored
+        name = misplaced[0]
+        raise HTTPException(
+            422, f"{name!r} in the query: send it as a form field (curl -F {name}=...); only model may be in the query"
         )
     return model if model is not None else request.query_params.get("model")
 
