@@ -55,6 +55,16 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
+def parse_variant(spec: str) -> tuple[str, dict[str, int | float]]:
+    """'prism:width=48,attention=1' -> ('prism', {'width': 48, 'attention': 1}); 'lite' -> ('lite', {})."""
+    arch, _, rest = spec.partition(":")
+    kwargs: dict[str, int | float] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        kwargs[key.strip()] = float(value) if "." in value else int(value)
+    return arch.strip(), kwargs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=0)
@@ -62,7 +72,12 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--megapixels", type=float, default=0.0, help="also time registry models end to end at N MP")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here (scripts/models_table.py)")
-    ap.add_argument("--archs", default="", help="comma-separated architectures (default: all)")
+    ap.add_argument(
+        "--archs",
+        default="",
+        help="architectures separated by ';' (default: all), each optionally with keyword arguments, "
+        "e.g. 'lite;prism:width=48,attention=1'",
+    )
     ap.add_argument("--models", default="", help="end to end: comma-separated registry models (default: all)")
     ap.add_argument("--merge", action="store_true", help="update --json's figures instead of replacing them")
     args = ap.parse_args()
@@ -72,8 +87,9 @@ def main() -> None:
     x = torch.zeros(1, 1, args.size, args.size)
     print(f"| architecture | parameters | fp16 MB | GMACs at {args.size} px | CPU ms at {args.size} px |")
     print("|---|---|---|---|---|")
-    for name in [a for a in args.archs.split(",") if a] or ARCHITECTURES:
-        model = build_architecture(name).eval()
+    for name in [a for a in args.archs.split(";") if a] or ARCHITECTURES:
+        arch, kwargs = parse_variant(name)
+        model = build_architecture(arch, **kwargs).eval()
         params = sum(p.numel() for p in model.parameters())
         macs = count_macs(model, x)
         times = []
