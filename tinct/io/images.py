@@ -175,8 +175,8 @@ def read_image(source: str | Path | IO[bytes] | bytes, max_pixels: int | None = 
                 fmt = im.format or "PNG"
                 im.load()
                 exif = im.getexif()
-                im = ImageOps.exif_transpose(im)
-                if exif is not None and 0x0112 in exif:
+                if exif.get(0x0112, 1) != 1:  # rotated or mirrored: upright it (a copy only then)
+                    im = ImageOps.exif_transpose(im)
                     exif[0x0112] = 1
                 im = _to_srgb(im)
                 pixels, alpha = _split(im)
