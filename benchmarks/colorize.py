@@ -128,6 +128,12 @@ def folder_figures(args: argparse.Namespace, tmp: Path) -> None:
         list(pool.map(decode_encode, files))
         io_rate = len(files) / (time.perf_counter() - t)
     lane_session = session.concurrent()
+    if lane_session is not None:  # a long batch's steady state: the compiled kernel loaded (tinct[fast])
+        from tinct.core.fullres import fused_kernel
+
+        kernel = fused_kernel(wait=120) if lane_session.fullres_fused else None
+        print(f"full-resolution half in lanes: {'compiled kernel (numba)' if kernel else 'numpy kernels'}")
+        lane_session.colorize_pixels(np.asarray(Image.open(files[0])))
 
     def process(job, fmt: str) -> None:
         on = lane_session if job.in_lane else session

@@ -41,7 +41,7 @@ RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
 WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 
 AB_SCALE = 110.0  #: regression models output ab / AB_SCALE
-_EPS = 6.0 / 29.0
+LAB_EPSILON = 6.0 / 29.0  #: where the CIELAB companding function turns linear (6/29)
 
 
 def _is_numpy(v) -> bool:
@@ -67,8 +67,8 @@ def _f(t):
     if not _is_numpy(t):
         import torch
 
-        return torch.where(t > _EPS**3, t.clamp_min(1e-12) ** (1.0 / 3.0), t / (3 * _EPS**2) + 4.0 / 29.0)
-    return np.where(t > _EPS**3, np.cbrt(t), t / (3 * _EPS**2) + 4.0 / 29.0)
+        return torch.where(t > LAB_EPSILON**3, t.clamp_min(1e-12) ** (1.0 / 3.0), t / (3 * LAB_EPSILON**2) + 4.0 / 29.0)
+    return np.where(t > LAB_EPSILON**3, np.cbrt(t), t / (3 * LAB_EPSILON**2) + 4.0 / 29.0)
 
 
 def l_from_y(y):
@@ -131,17 +131,17 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
 
 #: look-up bins of :func:`encode_srgb8_array` over linear [0, 1]: narrower than the closest two code
 #: boundaries (1 / (12.92 * 255) apart, near black), so a bin holds at most one boundary
-_ENCODE_BINS = 4096
+ENCODE_BINS = 4096
 
 
 @functools.lru_cache(maxsize=1)
-def _encode_table() -> np.ndarray:
+def encode_table() -> np.ndarray:
     """Per bin ``i`` of linear [0, 1] (one more for v = 1): ``c + 1 - p`` (float32), where ``c`` is the
     code at the bin's start and ``p`` the position (0..1, in bins) of the bin's only code boundary,
     or ``c`` where the bin holds none; so that the code of ``v`` (in bins) is ``floor(E[i] + v - i)``."""
     s = (np.arange(1, 256, dtype=np.float64) - 0.5) / 255.0  # sRGB value half-way to the next code
-    bounds = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4) * _ENCODE_BINS
-    bins = np.arange(_ENCODE_BINS + 1)
+    bounds = np.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4) * ENCODE_BINS
+    bins = np.arange(ENCODE_BINS + 1)
     start = np.searchsorted(bounds, bins, side="right")  # code at each bin's start
     inside = np.append(bounds, np.inf)[start] - bins  # where the next boundary lies, in this bin's units
     return np.where(inside < 1.0, start + 1.0 - inside, start).astype(np.float32)
@@ -153,20 +153,20 @@ def encode_srgb8_array(lin: np.ndarray, out: np.ndarray | None = None, scratch: 
     Exact to the code boundaries computed in float64 (up to float32 rounding of ``v``), from one
     small table and no ``pow``: ``v`` in units of 1/4096 falls in a bin that holds at most one code
     boundary, and ``floor(E[bin] + fraction)`` is the bin's first code, plus one past the boundary
-    (:func:`_encode_table`). NaN gives 0. ``out``: a uint8 array of ``lin``'s shape to write into
+    (:func:`encode_table`). NaN gives 0. ``out``: a uint8 array of ``lin``'s shape to write into
     (may be strided); ``scratch``: where the work arrays live (default: fresh ones).
     """
     s = scratch if scratch is not None else Scratch()
     shape = np.shape(lin)
-    v = np.multiply(lin, np.float32(_ENCODE_BINS), out=s.get("enc_v", shape), dtype=np.float32)
+    v = np.multiply(lin, np.float32(ENCODE_BINS), out=s.get("enc_v", shape), dtype=np.float32)
     return _encode_bins(v, out, s, copy=scratch is not None)
 
 
 def _encode_bins(v: np.ndarray, out: np.ndarray | None, s: Scratch, copy: bool) -> np.ndarray:
     """:func:`encode_srgb8_array` of linear values already in units of 1/4096 (``v``, float32, overwritten)."""
-    table = _encode_table()
+    table = encode_table()
     shape = v.shape
-    np.clip(v, np.float32(0.0), np.float32(_ENCODE_BINS), out=v)
+    np.clip(v, np.float32(0.0), np.float32(ENCODE_BINS), out=v)
     whole = np.floor(v, out=s.get("enc_f", shape))
     index = s.get("enc_i", shape, np.intp)
     np.copyto(index, whole, casting="unsafe")
@@ -184,17 +184,18 @@ def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(encode_srgb8_array(lin.detach().cpu().float().numpy()))
 
 
-_M = RGB_FROM_XYZ.astype(np.float32)
-_XN, _ZN = np.float32(WHITE_D65[0]), np.float32(WHITE_D65[2])
+#: the float32 constants of the numpy kernels below (and of the compiled one, tinct.core.fused)
+RGB_FROM_XYZ32 = RGB_FROM_XYZ.astype(np.float32)
+WHITE_X, WHITE_Z = np.float32(WHITE_D65[0]), np.float32(WHITE_D65[2])
 
 
 def _finv(t: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:
     """Inverse of the CIELAB companding function (float32), into ``out`` (not ``t``) when given."""
     cube = np.multiply(t, t, out=out)
     cube *= t
-    if t.size and t.min() <= _EPS:  # one pass; the linear part is rare (very dark or very saturated colours)
-        low = np.less_equal(t, _EPS, out=None if scratch is None else scratch.get("finv_low", t.shape, bool))
-        cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * _EPS**2)
+    if t.size and t.min() <= LAB_EPSILON:  # one pass; the linear part is rare (very dark or very saturated colours)
+        low = np.less_equal(t, LAB_EPSILON, out=None if scratch is None else scratch.get("finv_low", t.shape, bool))
+        cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * LAB_EPSILON**2)
     return cube
 
 
@@ -213,15 +214,15 @@ def _lab_to_linear(
     t = np.multiply(a, np.float32(1.0 / 500.0), out=s.get("lab_t", shape), dtype=np.float32)
     t += fy
     x = _finv(t, s.get("lab_x", shape), scratch)
-    x *= _XN
+    x *= WHITE_X
     y = _finv(fy, s.get("lab_y", shape), scratch)
     np.multiply(b, np.float32(1.0 / 200.0), out=t, dtype=np.float32)
     fz = np.subtract(fy, t, out=t)
     z = _finv(np.maximum(fz, np.float32(0.0), out=fz), s.get("lab_z", shape), scratch)  # f(z) >= 0, as scikit-image
-    z *= _ZN
+    z *= WHITE_Z
     rgb = s.get("lab_rgb", (3, *shape))
     term = fy  # fy is not needed any more: the buffer holds each product in turn
-    for c, row in zip(rgb, _M * np.float32(scale), strict=True):
+    for c, row in zip(rgb, RGB_FROM_XYZ32 * np.float32(scale), strict=True):
         np.multiply(x, row[0], out=c)
         c += np.multiply(y, row[1], out=term)
         c += np.multiply(z, row[2], out=term)
@@ -230,14 +231,14 @@ def _lab_to_linear(
 
 # float32 slack: values this close to the gamut edge round to the edge code anyway (tight near
 # black, where L is steep in Y)
-_GAMUT_TOL = 2e-3
-_GAMUT_TOL_LOW = 1e-5
+GAMUT_TOL = 2e-3
+GAMUT_TOL_LOW = 1e-5
 
 
 def _out_of_gamut(rgb: np.ndarray, scratch: Scratch | None = None, scale: int = 1) -> np.ndarray:
     """Pixels of ``rgb`` (3,) + S (linear values times ``scale``, a power of two) outside the gamut
     (beyond the float32 slack): bool S."""
-    low, high = np.float32(-_GAMUT_TOL_LOW * scale), np.float32((1 + _GAMUT_TOL) * scale)
+    low, high = np.float32(-GAMUT_TOL_LOW * scale), np.float32((1 + GAMUT_TOL) * scale)
     if scratch is None:
         lo, hi = rgb.min(0), rgb.max(0)
         return (lo < low) | (hi > high)
@@ -291,8 +292,8 @@ def lab_to_rgb8_array(
     L, a, b = (np.asarray(v, np.float32) for v in (L, a, b))
     L, a, b = np.broadcast_arrays(L, a, b)
     s = scratch if scratch is not None else Scratch()
-    rgb = _lab_to_linear(L, a, b, s, scale=_ENCODE_BINS)  # in the encoder's units: no multiply per channel
-    bad = _out_of_gamut(rgb, s, scale=_ENCODE_BINS) if preserve_l else None
+    rgb = _lab_to_linear(L, a, b, s, scale=ENCODE_BINS)  # in the encoder's units: no multiply per channel
+    bad = _out_of_gamut(rgb, s, scale=ENCODE_BINS) if preserve_l else None
     out = np.empty((*L.shape, 3), np.uint8) if out is None else out
     for c in range(3):
         _encode_bins(rgb[c], out[..., c], s, copy=False)

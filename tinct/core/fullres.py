@@ -162,6 +162,59 @@ class Upsampler:
         return out
 
 
+def coefficient_upsampler(
+    L: np.ndarray, ab_small: np.ndarray, L_guide: np.ndarray | None, radius: int = 2, eps: float = 16.0
+) -> Upsampler:
+    """The :class:`Upsampler` of what the full-resolution half interpolates for L (H, W): the
+    guided filter's A and B (4, h, w) with ``L_guide``, else ab itself (2, h, w)."""
+    H, W = L.shape
+    if L_guide is None:
+        return Upsampler(ab_small, H, W)
+    A, B = guided_coefficients(L_guide, ab_small, radius, eps)
+    return Upsampler(np.concatenate([A, B]), H, W)
+
+
+def fused_available() -> bool:
+    """Whether the compiled kernel of :mod:`tinct.core.fused` can run (numba is installed)."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+_FUSED: dict = {"state": "idle", "module": None}  # idle -> loading -> ready (or failed)
+_FUSED_LOCK = threading.Lock()
+
+
+def fused_kernel(wait: float = 0.0):
+    """:mod:`tinct.core.fused` once it is ready to run, else None.
+
+    The first call starts loading it in a background thread (numba's import, then the kernel
+    compiled or read from numba's cache: 0.5-1.5 s); until then callers use the numpy kernels,
+    whose output is the same, so nobody waits for it and a batch switches over when it is ready.
+    ``wait``: seconds to wait for it (tests). None where numba is missing or fails to load.
+    """
+    if _FUSED["state"] == "ready":
+        return _FUSED["module"]
+    with _FUSED_LOCK:
+        if _FUSED["state"] == "idle":
+            _FUSED["state"] = "loading"
+            _FUSED["thread"] = threading.Thread(target=_load_fused, name="tinct-fused", daemon=True)
+            _FUSED["thread"].start()
+    if wait and _FUSED["state"] == "loading":
+        _FUSED["thread"].join(wait)
+    return _FUSED["module"] if _FUSED["state"] == "ready" else None
+
+
+def _load_fused() -> None:
+    try:
+        from tinct.core import fused
+
+        fused.warm_up()
+        _FUSED["module"], _FUSED["state"] = fused, "ready"
+    except Exception:  # noqa: BLE001 - numba missing or broken: the numpy kernels stay
+        _FUSED["state"] = "failed"
+
+
 def upsample_ab_rows(
     L: np.ndarray, ab_small: np.ndarray, L_guide: np.ndarray | None, radius: int = 2, eps: float = 16.0
 ) -> Callable[[slice, Scratch | None], np.ndarray]:
@@ -171,12 +224,10 @@ def upsample_ab_rows(
     With ``L_guide`` (L at ab_small's resolution) the fast guided filter, ab = A * L + B with the
     coefficients upsampled bilinearly; with None, plain bilinear upsampling of ``ab_small``.
     """
-    H, W = L.shape
     c = ab_small.shape[0]
+    up = coefficient_upsampler(L, ab_small, L_guide, radius, eps)
     if L_guide is None:
-        return Upsampler(ab_small, H, W).rows
-    A, B = guided_coefficients(L_guide, ab_small, radius, eps)
-    up = Upsampler(np.concatenate([A, B]), H, W)
+        return up.rows
 
     def rows(sl: slice, scratch: Scratch | None = None) -> np.ndarray:
         coef = up.rows(sl, scratch)
@@ -196,16 +247,24 @@ def join_full_resolution(
     eps: float = 16.0,
     out: np.ndarray | None = None,
     threads: int | None = None,
+    fused: bool = False,
 ) -> np.ndarray:
     """Upsample ab (2, h, w) to L's (H, W), guided by L, and join it with L -> uint8 RGB (H, W, 3).
 
     numpy arrays in (float32); ``L_guide`` None: plain bilinear. Never holds full-resolution ab;
     strips run on ``threads`` threads (default :func:`default_threads`), each in its own
-    :func:`~tinct.core.scratch.thread_scratch` buffers.
+    :func:`~tinct.core.scratch.thread_scratch` buffers. ``fused``: the compiled kernel of
+    :mod:`tinct.core.fused` (numba; the same output to the bit) instead of the numpy kernels, once
+    it has loaded (:func:`fused_kernel`).
     """
     L = np.ascontiguousarray(L, np.float32)
     H, W = L.shape
     out = np.empty((H, W, 3), np.uint8) if out is None else out
+    kernel = fused_kernel() if fused else None
+    if kernel is not None:
+        up = coefficient_upsampler(L, np.asarray(ab_small, np.float32), L_guide, radius, eps)
+        run_strips(H, W, lambda sl: kernel.join(L, up, L_guide is not None, out, sl), threads)
+        return out
     ab_rows = upsample_ab_rows(L, np.asarray(ab_small, np.float32), L_guide, radius, eps)
 
     gamut = OutOfGamut()

@@ -85,6 +85,8 @@ class Session:
         self._lock: Any = threading.Lock()
         #: threads of the full-resolution half of a still (None: every core, :func:`tinct.core.fullres.default_threads`)
         self.fullres_threads: int | None = None
+        #: the full-resolution half in the compiled kernel (:mod:`tinct.core.fused`) instead of numpy
+        self.fullres_fused = False
 
     @property
     def model(self) -> torch.nn.Module:
@@ -147,7 +149,7 @@ class Session:
         )
         view._slot = self._slot  # one network: built once, whichever view needs it first
         view._lock = self._lock  # one network, one lock: inference stays serialised
-        view.fullres_threads = self.fullres_threads
+        view.fullres_threads, view.fullres_fused = self.fullres_threads, self.fullres_fused
         return view
 
     def concurrent(self) -> Session | None:
@@ -156,8 +158,9 @@ class Session:
 
         The view runs the ONNX export on one intra-op thread without the inference lock
         (onnxruntime sessions run concurrently, each run in its calling thread) and the
-        full-resolution half in the calling thread, so two lanes on two cores overlap every step of
-        two images. A torch network keeps its one lock: None.
+        full-resolution half in the calling thread, in the compiled kernel where numba is installed
+        (``tinct[fast]``; the same pixels), so two lanes on two cores overlap every step of two
+        images. A torch network keeps its one lock: None.
         """
         with_threads = getattr(self.predictor, "with_threads", None)
         if with_threads is None:
@@ -168,6 +171,7 @@ class Session:
         view._slot = self._slot
         view._lock = contextlib.nullcontext()
         view.fullres_threads = 1
+        view.fullres_fused = fullres.fused_available()  # numba's import and compilation pay off over a batch
         return view
 
     # what the model can do ---------------------------------------------------------------------
@@ -280,7 +284,9 @@ class Session:
         if guidance is not None and guidance.active:
             rgb = guidance.colorize(image.pixels)
         elif self._numpy_still(guidance, uncertainty):
-            rgb = fullres.join_full_resolution(*self._model_half_numpy(image.pixels), threads=self.fullres_threads)
+            rgb = fullres.join_full_resolution(
+                *self._model_half_numpy(image.pixels), threads=self.fullres_threads, fused=self.fullres_fused
+            )
         else:
             import torch
 
@@ -392,7 +398,7 @@ class Session:
             half = self._model_half_numpy(img.pixels)
 
             def finish_later() -> None:
-                rgb = fullres.join_full_resolution(*half, threads=self.fullres_threads)
+                rgb = fullres.join_full_resolution(*half, threads=self.fullres_threads, fused=self.fullres_fused)
                 result = ColorizedImage(rgb, img.alpha, self.provenance(guidance), None, img)
                 atomic_write_bytes(dst, result.encode(out_fmt, quality))
 
