@@ -3,8 +3,11 @@
 The same arithmetic as :func:`tinct.core.fullres.join_full_resolution` (bilinear coefficients,
 ``ab = A * L + B``, CIELAB -> linear sRGB, the gamut test, the chroma bisection for colours
 outside sRGB, the table encoder), operation for operation in float32, so the output is the same
-to the bit (tests/test_fused.py) while every intermediate stays in registers: about 5x faster on
-one core than the numpy kernels, which stream each intermediate through memory.
+to the bit (tests/test_fused.py) while every intermediate stays in registers. Each row is two
+loops: the arithmetic, without branches, which the compiler vectorises, then the table look-ups
+and the chroma bisection of the few colours outside sRGB. About 3.4x faster on one core than the
+numpy kernels (7 against 24 ms per megapixel on the 2-core AMD EPYC), which stream every
+intermediate through memory.
 
 numba is an optional extra (``pip install 'tinct[fast]'``). Importing it costs about 0.3 s and the
 first call compiles the kernel (cached on disk after that), so tinct uses it only where that is
@@ -43,9 +46,7 @@ _STEPS = 8
 def _finv(t):
     cube = t * t
     cube = cube * t
-    if t <= _EPS:
-        cube = (t - _LOW_OFFSET) * _LOW_SLOPE
-    return cube
+    return cube if t > _EPS else (t - _LOW_OFFSET) * _LOW_SLOPE  # a select, not a branch: vectorises
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -55,8 +56,7 @@ def _linear(L, a, b, m):
     x = _finv(a * _INV500 + fy) * _XN
     y = _finv(fy)
     fz = fy - b * _INV200
-    if fz < _ZERO:
-        fz = _ZERO
+    fz = fz if fz >= _ZERO else _ZERO
     z = _finv(fz) * _ZN
     r = x * m[0, 0]
     r = r + y * m[0, 1]
@@ -80,13 +80,21 @@ def _outside(r, g, b, low, high):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _code(v, table):
     """The sRGB code of ``v``, a linear value in units of 1/4096 (the table encoder)."""
-    if v < _ZERO:
-        v = _ZERO
-    elif v > _BINS:
-        v = _BINS
+    v = v if v >= _ZERO else _ZERO
+    v = v if v <= _BINS else _BINS
     whole = np.floor(v)
-    frac = v - whole
-    return np.uint8(frac + table[int(whole)])
+    return np.uint8((v - whole) + table[int(whole)])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ab(lum, cols, i, j, w0, w1, xx, guided):
+    """ab at one pixel: the coefficients interpolated between rows i and j, then A * L + B when guided."""
+    ca = cols[0, i, xx] * w0 + cols[0, j, xx] * w1
+    cb = cols[1, i, xx] * w0 + cols[1, j, xx] * w1
+    if guided:
+        a = ca * lum + (cols[2, i, xx] * w0 + cols[2, j, xx] * w1)
+        return a, cb * lum + (cols[3, i, xx] * w0 + cols[3, j, xx] * w1)
+    return ca, cb
 
 
 @numba.njit(cache=True, nogil=True)
@@ -96,19 +104,17 @@ def join_rows(L, cols, y0, y1, wy0, wy1, guided, m_scaled, m_unit, table, out, r
     taps ``y0``, ``y1``, ``wy0``, ``wy1`` (H,), the colour matrix scaled by 4096 and not,
     the encoder's table; writes uint8 RGB into ``out`` (H, W, 3)."""
     width = L.shape[1]
+    rgb = np.empty((3, width), np.float32)
     for yy in range(row0, row1):
         i, j, w0, w1 = y0[yy], y1[yy], wy0[yy], wy1[yy]
-        for xx in range(width):
-            lum = L[yy, xx]
-            ca = cols[0, i, xx] * w0 + cols[0, j, xx] * w1
-            cb = cols[1, i, xx] * w0 + cols[1, j, xx] * w1
-            if guided:
-                a = ca * lum + (cols[2, i, xx] * w0 + cols[2, j, xx] * w1)
-                b = cb * lum + (cols[3, i, xx] * w0 + cols[3, j, xx] * w1)
-            else:
-                a, b = ca, cb
-            r, g, bl = _linear(lum, a, b, m_scaled)
+        for xx in range(width):  # arithmetic only (selects, no branches): vectorised
+            a, b = _ab(L[yy, xx], cols, i, j, w0, w1, xx, guided)
+            rgb[0, xx], rgb[1, xx], rgb[2, xx] = _linear(L[yy, xx], a, b, m_scaled)
+        for xx in range(width):  # table look-ups, and the few colours outside sRGB
+            r, g, bl = rgb[0, xx], rgb[1, xx], rgb[2, xx]
             if _outside(r, g, bl, _SCALED_LOW, _SCALED_HIGH):
+                lum = L[yy, xx]
+                a, b = _ab(lum, cols, i, j, w0, w1, xx, guided)
                 lo, hi = _ZERO, _ONE
                 for _ in range(_STEPS):
                     mid = (lo + hi) * _HALF
