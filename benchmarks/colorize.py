@@ -7,7 +7,7 @@ Prints, for one model on the CPU:
     gray JPEGs, beside the I/O floor (a fresh Python that decodes the file with Pillow and encodes it
     as JPEG q95 4:4:4), the ratio, and the CLI's peak RSS;
   * the in-process pipeline time (Session.colorize_image, no file I/O) at 12 MP;
-  * images/s over a folder of 1 MP JPEGs through the CLI's batch code, beside the decode + encode
+  * images/s over a folder of 1 MP JPEGs through the CLI's batch code (best of --repeat), beside the decode + encode
     floor on both cores and the bound 2 / (t_io + t_net) of a perfect two-core pipeline (t_io: one
     core decodes and encodes one image; t_net: the network alone at the working size on one core);
   * with --big N, the peak RSS of one N-megapixel photo (--max-pixels raised).
@@ -139,17 +139,20 @@ def folder_figures(args: argparse.Namespace, tmp: Path) -> None:
         on = lane_session if job.in_lane else session
         on.colorize_file(job.src, job.dst, fmt=fmt, image=job.prefetched(), defer=job.defer)
 
-    t = time.perf_counter()
-    res = run_batch(  # as `tinct colorize folder/` runs it: whole images on one lane per core
-        [folder],
-        process,
-        out_dir=tmp / "out",
-        prefetch=lambda job: read_image(job.src),
-        workers=default_workers(),
-        lanes=default_lanes(),
-        in_lane=lambda job: lane_session is not None,
-    )
-    rate = len(res.done) / (time.perf_counter() - t)
+    rates = []
+    for run in range(args.repeat):  # best of --repeat, as the CLI figures
+        t = time.perf_counter()
+        res = run_batch(  # as `tinct colorize folder/` runs it: whole images on one lane per core
+            [folder],
+            process,
+            out_dir=tmp / f"out{run}",
+            prefetch=lambda job: read_image(job.src),
+            workers=default_workers(),
+            lanes=default_lanes(),
+            in_lane=lambda job: session.concurrent_ready,
+        )
+        rates.append(len(res.done) / (time.perf_counter() - t))
+    rate = max(rates)
     bound = 2 / (t_io + t_net)
     print(f"folder of {len(files)} 1 MP JPEGs: {rate:.1f} images/s; decode+encode floor on 2 threads {io_rate:.1f}/s;")
     print(f"  t_io {t_io * 1e3:.1f} ms, t_net {t_net * 1e3:.1f} ms (one core): bound 2/(t_io+t_net) {bound:.1f}/s;")
@@ -161,7 +164,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="registry name or weights file (default: the default model)")
     ap.add_argument("--sizes", default="1,12,24", help="megapixels, comma-separated")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the best is printed)")
-    ap.add_argument("--folder-images", type=int, default=40)
+    ap.add_argument("--folder-images", type=int, default=40, help="0: no folder figure")
     ap.add_argument("--big", type=float, default=0, help="also the peak RSS of one photo this many megapixels")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -193,7 +196,8 @@ def main() -> None:
             src = make_photo(tmp / "big.jpg", args.big)
             wall, peak = timed(cli_cmd(src, tmp / "out", args.model, max_pixels=int(args.big * 1.1e6)))
             print(f"{args.big:>5g}MP {wall:>7.2f} {'':>8} {'':>6} {peak:>8.0f}  (--max-pixels raised)")
-        folder_figures(args, tmp)
+        if args.folder_images:
+            folder_figures(args, tmp)
 
 
 if __name__ == "__main__":

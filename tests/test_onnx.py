@@ -244,3 +244,21 @@ def test_a_concurrent_view_runs_stills_on_threads_at_once_with_the_same_output(e
     for gray, out in zip(grays, together, strict=True):
         assert np.array_equal(out, session.colorize(gray))  # same pixels, one run after another
     assert torch_session.concurrent() is None  # a torch network keeps its one lock
+
+
+def test_one_image_from_the_shell_makes_one_onnxruntime_session(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    load_model("lite", device="cpu")  # the export exists (cached) before the run
+    made = []
+    real = ort.InferenceSession.__init__
+
+    def counting(self, *a, **k):
+        made.append(a[0] if a else k.get("path_or_bytes"))
+        real(self, *a, **k)
+
+    monkeypatch.setattr(ort.InferenceSession, "__init__", counting)
+    Image.open(DEMOS[0]).convert("L").save(tmp_path / "one.png")
+    r = CliRunner().invoke(app, ["colorize", str(tmp_path / "one.png"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert len(made) == 1, made  # no second (one-thread) session for lanes: one image has none

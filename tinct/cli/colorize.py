@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -29,16 +30,21 @@ class Colorizing:
     medical_model: Any = None  #: loads the medical default model, when one is needed (None: use ``session``)
     guide_lut: str | None = None  #: --lut as the user gave it (None: not given)
     _medical_session: Any = field(default=None, init=False)
-    _lane_session: Any = field(default=False, init=False)  # False: not asked yet
+    _lane_session: Any = field(default=None, init=False)
+    _lane_lock: Any = field(default_factory=threading.Lock, init=False)
 
     def in_lane(self, job) -> bool:
         """Whether ``job`` may run on one of the batch's lanes (:func:`tinct.apps.batch.run_jobs`):
         a still colorized by a model whose session can run on several threads at once."""
-        if job.medical or job.video or self.uncertainty or self.guidance.active:
-            return False
-        if self._lane_session is False:
-            self._lane_session = self.session.concurrent()
-        return self._lane_session is not None
+        still = not (job.medical or job.video or self.uncertainty or self.guidance.active)
+        return still and self.session.concurrent_ready
+
+    def lane_session(self) -> Any:
+        """The session the lanes share (:meth:`tinct.session.Session.concurrent`), made by the first lane."""
+        with self._lane_lock:
+            if self._lane_session is None:
+                self._lane_session = self.session.concurrent()
+            return self._lane_session
 
     def medical_session(self) -> Any:
         """The session medical inputs use: the medical default model, loaded when the first one comes."""
@@ -86,7 +92,7 @@ class Colorizing:
         elif job.medical:
             self._medical(job)
         else:
-            (self._lane_session if job.in_lane else self.session).colorize_file(
+            (self.lane_session() if job.in_lane else self.session).colorize_file(
                 job.src,
                 job.dst,
                 fmt=fmt,

@@ -152,6 +152,11 @@ class Session:
         view.fullres_threads, view.fullres_fused = self.fullres_threads, self.fullres_fused
         return view
 
+    @property
+    def concurrent_ready(self) -> bool:
+        """Whether :meth:`concurrent` gives a view (the backend is an ONNX export), known without making one."""
+        return hasattr(self.predictor, "with_threads")
+
     def concurrent(self) -> Session | None:
         """A view of this session for colorizing stills on several threads at once, one core each
         (the lanes of :func:`tinct.apps.batch.run_jobs`), or None where the backend cannot.
