@@ -361,3 +361,27 @@ def test_lite_stage_configs_chain():
     assert whole.init == f"{mid.out}/model.safetensors" and whole.out == "runs/lite-whole"
     assert (whole.model, whole.size, whole.min_view, whole.steps) == ("lite", 96, 0.75, 4800)
     assert "configs/lite-whole.toml" in (root / "scripts" / "train_lite.sh").read_text()
+
+
+def test_decoded_colour_loss_adds_the_l1_of_what_the_model_shows(smoke_dir):
+    import torch.nn.functional as F
+
+    from tinct.core.color import AB_SCALE
+    from tinct.data import CropDataset, collate_skip_none
+
+    ds = CropDataset(smoke_dir, crop=64, train=False)
+    batch = collate_skip_none([ds[i] for i in range(4)])
+    l_norm, ab = train_mod.lab_batch(batch, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = train_mod.build_architecture("prism", width=8)
+    logits = model(l_norm)
+    plain = train_mod.Objective(model, TrainConfig(data=str(smoke_dir), prior_images=8), ds, torch.device("cpu"))
+    cfg = TrainConfig(data=str(smoke_dir), prior_images=8, decoded_weight=2.0)
+    both = train_mod.Objective(model, cfg, ds, torch.device("cpu"), prior=plain.prior)
+    ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])
+    shown = model.quantizer.annealed_mean(logits, model.temperature)
+    expected = plain(logits, ab) + 2.0 * F.smooth_l1_loss(shown / AB_SCALE, ab_small / AB_SCALE, beta=0.05)
+    loss = both(logits, ab)
+    assert torch.allclose(loss, expected) and loss > plain(logits, ab)
+    loss.backward()  # the term reaches the network
+    assert all(p.grad is not None for p in model.head.parameters())

@@ -41,6 +41,9 @@ class TrainConfig:
     precision: str = "auto"
     rebalance_lambda: float = 0.5  #: Zhang's class-rebalancing mix
     rebalance_power: float = 1.0  #: 1 = full rebalancing, 0 = none
+    #: classification: weight of a smooth-L1 loss on the decoded colour (the annealed mean at the
+    #: model's temperature, ab / 110) against the truth, added to the cross-entropy (0: none)
+    decoded_weight: float = 0.0
     prior_images: int = 1000
     loss: str = "auto"  #: regression pixel loss: "auto" (smooth L1), "l1", "mse"
     perceptual_weight: float = 0.0  #: weight of the perceptual term (needs feature_net)

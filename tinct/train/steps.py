@@ -41,6 +41,9 @@ class Objective:
             self.prior = prior.to(device)
             w = ABQuantizer.rebalance_weights(self.prior, cfg.rebalance_lambda)
             self.bin_weight = w**cfg.rebalance_power
+            self.decoded_weight = cfg.decoded_weight
+            self.temperature = getattr(model, "temperature", 0.38)
+            self.chroma_restore = getattr(model, "chroma_restore", 0.0)
 
     def _estimate_prior(self, dataset: CropDataset, cfg: TrainConfig) -> torch.Tensor:
         rng = random.Random(cfg.seed)
@@ -57,7 +60,11 @@ class Objective:
             ab_small = F.adaptive_avg_pool2d(ab, out.shape[-2:])
             target = self.q.encode_soft(ab_small)
             weight = self.bin_weight[self.q.nearest(ab_small)]
-            return soft_ce(out, target, weight)
+            loss = soft_ce(out, target, weight)
+            if self.decoded_weight:  # the colour the model will show, held to the truth
+                decoded = self.q.annealed_mean(out, self.temperature, self.chroma_restore)
+                loss = loss + self.decoded_weight * F.smooth_l1_loss(decoded / AB_SCALE, ab_small / AB_SCALE, beta=0.05)
+            return loss
         return self.pixel(out, ab, l_norm)
 
     def pixel(self, out: torch.Tensor, ab: torch.Tensor, l_norm: torch.Tensor | None = None) -> torch.Tensor:
