@@ -141,14 +141,16 @@ def join_full_resolution(
     radius: int = 2,
     eps: float = 16.0,
     out: np.ndarray | None = None,
+    fused: bool = False,
 ) -> np.ndarray:
     """Upsample ab (2, h, w) to L's (H, W), guided by L, and join it with L -> uint8 RGB (H, W, 3).
 
     ``L_guide`` is L at the ab resolution (h, w); with None the upsampling is plain bilinear.
     Never holds full-resolution ab: strips are upsampled and converted on every core
-    (:func:`tinct.core.fullres.join_full_resolution`).
+    (:func:`tinct.core.fullres.join_full_resolution`; ``fused``: in the compiled kernel once it has
+    loaded, for long runs such as a film).
     """
-    return fullres.join_full_resolution(_np(L), _np(ab_small), _np(L_guide), radius, eps, out)
+    return fullres.join_full_resolution(_np(L), _np(ab_small), _np(L_guide), radius, eps, out, fused=fused)
 
 
 @torch.inference_mode()
