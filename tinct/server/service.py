@@ -18,6 +18,7 @@ from fastapi import HTTPException
 
 from tinct.apps.medical import colorize_frames
 from tinct.classical.lut import DEFAULT_LUT
+from tinct.core import fullres
 from tinct.core.hints import Hint, HintError
 from tinct.io.errors import ImageError, ImageTooLargeError, NotAnImageError, one_line
 from tinct.io.images import encode_image, output_format, read_image
@@ -229,6 +230,9 @@ class Service:
             base = api.cached_session(name, self.device)
         except (api.ModelWeightsError, RuntimeError, OSError, ValueError) as e:
             raise HTTPException(503, f"model {name!r} is not available on this server: {e}") from None
+        # a server runs long: the compiled full-resolution kernel (tinct[fast]; the same pixels)
+        # once it has loaded in the background
+        base.fullres_fused = fullres.fused_available()
         if size is None or size == base.working_size:
             return base
         view = base.with_working_size(size)
