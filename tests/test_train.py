@@ -385,3 +385,23 @@ def test_decoded_colour_loss_adds_the_l1_of_what_the_model_shows(smoke_dir):
     assert torch.allclose(loss, expected) and loss > plain(logits, ab)
     loss.backward()  # the term reaches the network
     assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_prism_stage_configs_chain():
+    """scripts/train_prism.sh: each stage starts from the previous stage's committed fp16 weights;
+    only the newest stage may still be training (its weights not committed yet)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    configs = sorted((root / "configs" / "prism").glob("stage*.toml"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
+    assert len(configs) >= 3
+    for prev, cur in zip(configs, configs[1:], strict=False):
+        cfg = TrainConfig.from_file(cur)
+        assert cfg.init == f"configs/prism/{prev.stem}.safetensors", cur.name
+        assert (cfg.model, cfg.size, cfg.model_kwargs) == ("prism", 128, {"width": 48, "attention": 1})
+    weights = [c.with_suffix(".safetensors") for c in configs]
+    assert all(w.is_file() for w in weights[:-1])
+    for w in filter(Path.is_file, weights):
+        assert w.stat().st_size < 25e6
+        assert {t.dtype for t in load_file(w).values() if t.is_floating_point()} == {torch.float16}, w.name
