@@ -338,6 +338,15 @@ class _Outcomes:
     def add(self, job: Job, future: Future | None, exc: BaseException | None = None) -> None:
         self.pending.append((job, future, exc))
 
+    def call(self, job: Job, process: Callable[[Job, str], None], fmt: str) -> None:
+        """Run ``process(job, fmt)`` in this thread and add its outcome: the work it deferred
+        (:meth:`Job.defer`), or what it raised (one bad file must not stop a batch)."""
+        try:
+            process(job, fmt)
+            self.add(job, job._deferred)
+        except Exception as e:  # noqa: BLE001
+            self.add(job, None, e)
+
     def in_flight(self) -> int:
         """Jobs whose future has not been recorded yet."""
         return sum(f is not None for _, f, _ in self.pending)
@@ -408,11 +417,7 @@ def run_jobs(
         for i, job in enumerate(progress(jobs)):
             start_prefetch(i + workers)
             job._pool = pool
-            try:
-                process(job, _format(job, fmt))
-                outcomes.add(job, job._deferred)
-            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
-                outcomes.add(job, None, e)
+            outcomes.call(job, process, _format(job, fmt))
             job._ahead = None  # free the decoded image
             outcomes.record(block=outcomes.in_flight() > workers)
     except KeyboardInterrupt as e:
@@ -453,11 +458,7 @@ def _run_lanes(
                 continue
             while outcomes.pending:  # a job of another kind runs alone, in this thread
                 outcomes.record(block=True)
-            try:
-                process(job, _format(job, fmt))
-                outcomes.add(job, None)
-            except Exception as e:  # noqa: BLE001 - one bad file must not stop a batch
-                outcomes.add(job, None, e)
+            outcomes.call(job, process, _format(job, fmt))
             outcomes.record(block=False)
         while outcomes.pending:
             outcomes.record(block=True)

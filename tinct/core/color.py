@@ -147,23 +147,20 @@ def encode_table() -> np.ndarray:
     return np.where(inside < 1.0, start + 1.0 - inside, start).astype(np.float32)
 
 
-def encode_srgb8_array(lin: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:
+def encode_srgb8_array(lin: np.ndarray) -> np.ndarray:
     """Linear-light float values (any shape) -> uint8 sRGB codes, ``round(255 * sRGB(clip(v, 0, 1)))``.
 
     Exact to the code boundaries computed in float64 (up to float32 rounding of ``v``), from one
     small table and no ``pow``: ``v`` in units of 1/4096 falls in a bin that holds at most one code
     boundary, and ``floor(E[bin] + fraction)`` is the bin's first code, plus one past the boundary
-    (:func:`encode_table`). NaN gives 0. ``out``: a uint8 array of ``lin``'s shape to write into
-    (may be strided); ``scratch``: where the work arrays live (default: fresh ones).
+    (:func:`encode_table`). NaN gives 0.
     """
-    s = scratch if scratch is not None else Scratch()
-    shape = np.shape(lin)
-    v = np.multiply(lin, np.float32(ENCODE_BINS), out=s.get("enc_v", shape), dtype=np.float32)
-    return _encode_bins(v, out, s, copy=scratch is not None)
+    return _encode_bins(np.multiply(lin, np.float32(ENCODE_BINS), dtype=np.float32), None, Scratch())
 
 
-def _encode_bins(v: np.ndarray, out: np.ndarray | None, s: Scratch, copy: bool) -> np.ndarray:
-    """:func:`encode_srgb8_array` of linear values already in units of 1/4096 (``v``, float32, overwritten)."""
+def _encode_bins(v: np.ndarray, out: np.ndarray | None, s: Scratch) -> np.ndarray:
+    """:func:`encode_srgb8_array` of linear values already in units of 1/4096 (``v``, float32,
+    overwritten), into ``out`` (uint8, may be strided) or a buffer of ``s``; the work arrays are ``s``'s."""
     table = encode_table()
     shape = v.shape
     np.clip(v, np.float32(0.0), np.float32(ENCODE_BINS), out=v)
@@ -174,7 +171,7 @@ def _encode_bins(v: np.ndarray, out: np.ndarray | None, s: Scratch, copy: bool) 
     v += np.take(table, index, out=whole, mode="clip")
     code = out if out is not None else s.get("enc_c", shape, np.uint8)
     np.copyto(code, v, casting="unsafe")  # truncation: floor, as v >= 0
-    return code.copy() if out is None and copy else code
+    return code
 
 
 def encode_srgb8(lin: torch.Tensor) -> torch.Tensor:
@@ -296,7 +293,7 @@ def lab_to_rgb8_array(
     bad = _out_of_gamut(rgb, s, scale=ENCODE_BINS) if preserve_l else None
     out = np.empty((*L.shape, 3), np.uint8) if out is None else out
     for c in range(3):
-        _encode_bins(rgb[c], out[..., c], s, copy=False)
+        _encode_bins(rgb[c], out[..., c], s)
     if bad is not None and bad.any():
         where = np.unravel_index(np.flatnonzero(bad), bad.shape)  # faster than np.nonzero on 2-D masks
         if defer_gamut is not None:

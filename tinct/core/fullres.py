@@ -14,6 +14,7 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -147,15 +148,14 @@ class Upsampler:
         (no gathered copies of the source rows).
         """
         s = scratch if scratch is not None else Scratch()
-        y0, wy0, wy1 = self.y0[sl], self.wy0[sl], self.wy1[sl]
+        y0, y1, wy0, wy1 = self.y0[sl], self.y1[sl], self.wy0[sl], self.wy1[sl]
         n = len(y0)
         c, width = self.cols.shape[0], self.cols.shape[-1]
         out = s.get("up_out", (c, n, width))
         term = s.get("up_term", (c, n, width))
         starts = [0, *(np.flatnonzero(np.diff(y0)) + 1).tolist(), n]
         for lo, hi in zip(starts[:-1], starts[1:], strict=False):
-            i = y0[lo]
-            j = self.y1[sl][lo]
+            i, j = y0[lo], y1[lo]
             np.multiply(self.cols[:, i : i + 1], wy0[lo:hi], out=out[:, lo:hi])
             np.multiply(self.cols[:, j : j + 1], wy1[lo:hi], out=term[:, lo:hi])
             out[:, lo:hi] += term[:, lo:hi]
@@ -174,8 +174,9 @@ def coefficient_upsampler(
     return Upsampler(np.concatenate([A, B]), H, W)
 
 
+@functools.cache
 def fused_available() -> bool:
-    """Whether the compiled kernel of :mod:`tinct.core.fused` can run (numba is installed)."""
+    """Whether the compiled kernel of :mod:`tinct.core.fused` can run (numba is installed); looked up once."""
     import importlib.util
 
     return importlib.util.find_spec("numba") is not None

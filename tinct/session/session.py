@@ -167,11 +167,11 @@ class Session:
         (``tinct[fast]``; the same pixels), so two lanes on two cores overlap every step of two
         images. A torch network keeps its one lock: None.
         """
-        with_threads = getattr(self.predictor, "with_threads", None)
-        if with_threads is None:
+        if not self.concurrent_ready:
             return None
+        one_thread = self.predictor.with_threads(1)
         view = Session(
-            self.spec, self._model, self._device, self.working_size, with_threads(1), model_loader=self._slot["loader"]
+            self.spec, self._model, self._device, self.working_size, one_thread, model_loader=self._slot["loader"]
         )
         view._slot = self._slot
         view._lock = contextlib.nullcontext()
