@@ -70,6 +70,14 @@ def main() -> None:
     ap.add_argument("--config", default=None, help="config file that reproduces the run")
     ap.add_argument("--notes", default="", help="extra text for the card")
     ap.add_argument("--reproduce", default=None, help="command that reproduces the run (default: tinct train --config)")
+    ap.add_argument(
+        "--prior-correction",
+        type=float,
+        default=0.0,
+        help="fold beta x the run's rebalancing tilt out of the last layer's bias (classification models; "
+        "chosen with scripts/choose_decoding.py on the dev split); the bin prior comes from the run's "
+        "model.safetensors or, for older runs, its checkpoint.safetensors",
+    )
     ap.add_argument("--card-only", action="store_true", help="only re-render NAME.md from NAME.json (no eval)")
     ap.add_argument(
         "--rescore",
@@ -102,6 +110,8 @@ def main() -> None:
     shutil.copyfile(args.run / "model.safetensors", spec.weights_path)
     with safe_open(str(spec.weights_path), framework="pt") as f:
         meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    if args.prior_correction:
+        meta = _fold_prior_correction(spec, args.run, args.prior_correction, meta)
     params = sum(p.numel() for p in build_architecture(spec.arch, **spec.kwargs).parameters())
     facts = _training_facts(args.run)
     results = _evaluate(args, args.run / "eval")
@@ -127,6 +137,27 @@ def main() -> None:
     spec.metrics_path.write_text(json.dumps(card_json, indent=2) + "\n")
     spec.card_path.write_text(render_card(spec, card_json, args.notes))
     print(json.dumps(results, indent=2))
+
+
+def _fold_prior_correction(spec, run: Path, beta: float, meta: dict) -> dict:
+    """Rewrite the shipped weights with ``beta`` x the rebalancing tilt taken out of the logits; the
+    metadata records beta and the bin prior it came from. Returns the new metadata."""
+    from tinct.backends.torch import load_weights
+    from tinct.models.quantize import ABQuantizer
+    from tinct.registry import build_architecture
+    from tinct.train.checkpoint import export_weights, read_rebalancing
+    from tinct.train.config import TrainingError
+
+    try:
+        prior, lam, power = read_rebalancing(run / "model.safetensors")
+    except TrainingError:
+        prior, lam, power = read_rebalancing(run / "checkpoint.safetensors")
+    model = build_architecture(spec.arch, **spec.kwargs)
+    load_weights(model, spec.weights_path)
+    model.shift_logits(-beta * ABQuantizer.rebalance_log_factor(prior, lam, power))
+    meta = {**meta, "prior_correction": beta, "bin_prior": [float(f"{v:.6g}") for v in prior.tolist()]}
+    export_weights(model, spec.weights_path, meta)
+    return meta
 
 
 def _evaluate(args: argparse.Namespace, report_root: Path) -> dict:

@@ -46,6 +46,14 @@ def test_short_run_writes_weights_log_and_checkpoint(smoke_dir, tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
     assert "val_psnr_gray" in log[2] and "val_gain" in log[5]
     assert (run / "checkpoint.safetensors").exists()
+    # the bin prior its rebalancing used travels with the weights, equal to the checkpoint's
+    from tinct.models.quantize import ABQuantizer
+    from tinct.train.checkpoint import read_rebalancing
+
+    prior, lam, power = read_rebalancing(run / "model.safetensors")
+    same, lam2, power2 = read_rebalancing(run / "checkpoint.safetensors")
+    assert prior.shape == (ABQuantizer().q,) and math.isclose(float(prior.sum()), 1.0, rel_tol=1e-4)
+    assert torch.allclose(prior, same, rtol=1e-5, atol=1e-9) and (lam, power) == (lam2, power2) == (0.5, 1.0)
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_path, monkeypatch):
@@ -405,3 +413,44 @@ def test_prism_stage_configs_chain():
     for w in filter(Path.is_file, weights):
         assert w.stat().st_size < 25e6
         assert {t.dtype for t in load_file(w).values() if t.is_floating_point()} == {torch.float16}, w.name
+
+
+def test_prior_correction_undoes_the_rebalancing_tilt(smoke_dir):
+    """Subtracting beta * rebalance_log_factor from the logits divides the predicted distribution by
+    w ** (power * beta), renormalised; it is folded into the head's bias, so the ONNX export and every
+    backend carry it, and beta = 0 changes nothing."""
+    from tinct.models.quantize import ABQuantizer
+
+    torch.manual_seed(0)
+    model = train_mod.build_architecture("prism", width=8).eval()
+    x = torch.randn(1, 1, 32, 32)
+    prior = torch.rand(model.num_bins) + 0.01
+    prior /= prior.sum()
+    tilt = ABQuantizer.rebalance_log_factor(prior, lam=0.5, power=0.5)
+    w = ABQuantizer.rebalance_weights(prior, 0.5)
+    assert torch.allclose(tilt, 0.5 * w.log())
+    with torch.no_grad():
+        before = torch.softmax(model(x), 1)
+        model.shift_logits(-0.0 * tilt)
+        assert torch.allclose(torch.softmax(model(x), 1), before)
+        model.shift_logits(-1.0 * tilt)
+        after = torch.softmax(model(x), 1)
+    expected = before / w.sqrt()[None, :, None, None]
+    assert torch.allclose(after, expected / expected.sum(1, keepdim=True), atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        model.shift_logits(torch.zeros(3))
+    lite = train_mod.build_architecture("lite", width=8)
+    lite.head = torch.nn.Conv2d(16, lite.num_bins, 1, bias=False)
+    with pytest.raises(TypeError, match="head convolution with a bias"):
+        lite.shift_logits(torch.zeros(lite.num_bins))
+
+
+def test_read_rebalancing_refuses_weights_without_a_prior(tmp_path):
+    from tinct.train.checkpoint import export_weights, read_rebalancing
+
+    export_weights(torch.nn.Linear(2, 2), tmp_path / "w.safetensors", {"config": {}})
+    with pytest.raises(TrainingError, match="no bin prior"):
+        read_rebalancing(tmp_path / "w.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a file")
+    with pytest.raises(TrainingError, match="cannot read"):
+        read_rebalancing(tmp_path / "junk.safetensors")

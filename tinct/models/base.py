@@ -76,6 +76,22 @@ class ClassificationColorizer(Colorizer):
     def num_bins(self) -> int:
         return self.quantizer.q
 
+    def shift_logits(self, offset: torch.Tensor) -> None:
+        """Add a per-bin ``offset`` (Q,) to every logit the network outputs, in place.
+
+        Folded into the bias of the last layer (``self.head``, a convolution to the Q bins), so the
+        weights file, the ONNX export and every backend carry it with no extra operation: e.g. the
+        negated :meth:`tinct.models.quantize.ABQuantizer.rebalance_log_factor` to decode without the
+        training's rebalancing tilt.
+        """
+        head = getattr(self, "head", None)
+        if not isinstance(head, nn.Conv2d) or head.out_channels != self.num_bins or head.bias is None:
+            raise TypeError(f"{type(self).__name__} has no head convolution with a bias to the {self.num_bins} bins")
+        if offset.shape != (self.num_bins,):
+            raise ValueError(f"offset must have shape ({self.num_bins},), not {tuple(offset.shape)}")
+        with torch.no_grad():
+            head.bias += offset.to(head.bias)
+
     @property
     def has_distribution(self) -> bool:
         return True

@@ -62,6 +62,18 @@ class ABQuantizer:
         w = 1.0 / ((1 - lam) * prior + lam / q)
         return w / (prior * w).sum()
 
+    @staticmethod
+    def rebalance_log_factor(prior: torch.Tensor, lam: float = 0.5, power: float = 1.0) -> torch.Tensor:
+        """log of the per-bin factor by which class rebalancing tilts what a network learns, (Q,).
+
+        Weighting each pixel's cross-entropy by ``w(bin) ** power`` moves the optimum of the predicted
+        distribution from the posterior p(bin | image) to one proportional to p(bin | image) *
+        w(bin) ** power. Subtracting ``beta`` times this from the logits takes the tilt back out:
+        beta = 1 gives the network's estimate of the untilted posterior (the most accurate mean, the
+        palest), 0 leaves the rebalanced colours; between the two trades colour for PSNR.
+        """
+        return power * ABQuantizer.rebalance_weights(prior, lam).log()
+
     def annealed_mean(
         self, logits: torch.Tensor, temperature: float = 0.38, chroma_restore: float = 0.0
     ) -> torch.Tensor:

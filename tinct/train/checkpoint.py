@@ -141,6 +141,28 @@ def read_run_state(path: str | Path) -> dict[str, Any]:
         return dict(json.loads(f.metadata()["tinct_training_state"]).get("run") or {})
 
 
+def read_rebalancing(path: str | Path) -> tuple[torch.Tensor, float, float]:
+    """(bin prior, rebalance_lambda, rebalance_power) of a classification run, read from its
+    ``model.safetensors`` (metadata ``bin_prior`` and ``config``) or its training checkpoint
+    (``extra.prior``); what :meth:`tinct.models.quantize.ABQuantizer.rebalance_log_factor` needs.
+    Raises TrainingError where the file holds no prior (a regression model, or weights written
+    before the prior was recorded: point at the run's checkpoint.safetensors instead)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if "tinct_training_state" in meta:
+                config = json.loads(meta["tinct_training_state"])["config"]
+                prior = f.get_tensor("extra.prior") if "extra.prior" in f.keys() else None
+            else:
+                config = json.loads(meta.get("config", "{}"))
+                prior = torch.tensor(json.loads(meta["bin_prior"])) if "bin_prior" in meta else None
+    except (OSError, SafetensorError, ValueError, KeyError) as e:
+        raise TrainingError(f"cannot read the rebalancing of {path}: {e}") from None
+    if prior is None:
+        raise TrainingError(f"{path} records no bin prior (use the run's checkpoint.safetensors)")
+    return prior.float(), float(config.get("rebalance_lambda", 0.5)), float(config.get("rebalance_power", 1.0))
+
+
 def export_weights(model, path: str | Path, metadata: dict[str, Any]) -> None:
     """Write the model's weights as fp16 safetensors (what tinct ships)."""
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}

@@ -196,7 +196,7 @@ def _train(
     if log is not None:
         log.file.close()
         checkpoint(step)
-        _write_results(out, cfg, model, summary)
+        _write_results(out, cfg, model, summary, extras.get("prior"))
     if world > 1:
         dist.barrier()  # the other ranks return once rank 0's files are written
         if own_group:
@@ -219,9 +219,12 @@ def _resume(ckpt_path: Path, model: torch.nn.Module, trainer: Any, precision: Pr
     return step
 
 
-def _write_results(out: Path, cfg: TrainConfig, model: torch.nn.Module, summary: dict[str, Any]) -> None:
-    """The fp16 weights (with the working size they were trained at in their metadata), summary.json and
-    the run's model card."""
+def _write_results(
+    out: Path, cfg: TrainConfig, model: torch.nn.Module, summary: dict[str, Any], prior: torch.Tensor | None = None
+) -> None:
+    """The fp16 weights (with the working size they were trained at in their metadata, and for a
+    classification model the bin prior its rebalancing used: ``bin_prior``), summary.json and the
+    run's model card."""
     meta = {
         "arch": cfg.model,
         "kwargs": cfg.model_kwargs,
@@ -229,6 +232,8 @@ def _write_results(out: Path, cfg: TrainConfig, model: torch.nn.Module, summary:
         "working_size": cfg.size,
         "config": asdict(cfg),
     }
+    if prior is not None:
+        meta["bin_prior"] = [float(f"{v:.6g}") for v in prior.detach().cpu().tolist()]
     export_weights(model, out / "model.safetensors", meta)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "model.md").write_text(model_card(summary, asdict(cfg), out))
