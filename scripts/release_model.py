@@ -12,10 +12,12 @@ The registry entry (tinct/registry.py) must exist already.
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import json
 import os
 import shutil
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -132,6 +134,7 @@ def main() -> None:
             "reproduce": args.reproduce or f"tinct train --config {args.config or 'configs/' + args.name + '.toml'}",
         },
         "released": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        **({"prior_correction": args.prior_correction} if args.prior_correction else {}),
         **results,
     }
     spec.metrics_path.write_text(json.dumps(card_json, indent=2) + "\n")
@@ -211,10 +214,25 @@ def _data_words(data: str) -> str:
             "photographs, H&E histology tiles, Kvasir endoscopy frames, scikit-image's retina and IHC samples; "
             "licences in `shared/data/README.md`"
         )
+    if Path(data).name == "train.txt" and Path(data).parent.name == "splits":
+        return (
+            f"the project's shared train split less the dev split of `scripts/make_dev_split.py`: "
+            f"{_n_images(data):,} of its {sum(_train_sources().values()):,} colour images, "
+            f"{len(_train_sources())} sources ("
+            + ", ".join(f"{s} {n:,}" for s, n in _train_sources().most_common())
+            + "); licences in `shared/data/README.md`"
+        )
     return (
         f"the project's shared train split, {_n_images(data):,} colour images: BSDS500, Set5/Set14, Manga109 "
         "covers, ImageNet samples, flowers, clothing, cats and dogs, Imagenette; licences in `shared/data/README.md`"
     )
+
+
+@functools.cache
+def _train_sources() -> Counter:
+    """Images per source of the shared training folder (its manifest.csv)."""
+    with (REPO.parent / "shared" / "data" / "train" / "manifest.csv").open(newline="") as f:
+        return Counter(row["source"] for row in csv.DictReader(f))
 
 
 def _optimizer_words(spec, cfg: dict) -> str:
@@ -234,6 +252,13 @@ def _optimizer_words(spec, cfg: dict) -> str:
     loss = cfg.get("loss", "auto")
     if getattr(cls, "kind", "") == "classification":
         what = "soft cross-entropy over ab bins"
+        if cfg.get("rebalance_power", 1.0):
+            what += (
+                f" with class rebalancing (lambda {cfg.get('rebalance_lambda', 0.5):g}, "
+                f"power {cfg.get('rebalance_power', 1.0):g})"
+            )
+        if cfg.get("decoded_weight"):
+            what += f" + {cfg['decoded_weight']:g} x smooth L1 of the decoded colour"
     else:
         what = {"auto": "smooth L1", "l1": "L1", "mse": "MSE"}.get(loss, loss) + " on ab"
     if cfg.get("perceptual_weight"):
@@ -258,7 +283,8 @@ def render_card(spec, c: dict, notes: str) -> str:
         f"{cfg.get('size', '?')} px with scale augmentation"
         + (f" (each crop at least {cfg['min_view']:g} of the image's short side)" if cfg.get("min_view") else "")
         + " and horizontal flips.",
-        f"- Training: {t['steps']:,} steps of batch {cfg.get('batch', '?')} (about "
+        ("- Training (this stage; the earlier ones in the notes): " if cfg.get("init") else "- Training: ")
+        + f"{t['steps']:,} steps of batch {cfg.get('batch', '?')} (about "
         f"{t['steps'] * cfg.get('batch', 0) / _n_images(cfg.get('data', '')):.1f} epochs), "
         f"{_optimizer_words(spec, cfg)}, "
         f"seed {cfg.get('seed', '?')}.",
@@ -267,6 +293,15 @@ def render_card(spec, c: dict, notes: str) -> str:
         + f"; wall time {t['wall_time_s'] / 60:.0f} min"
         + (f" ({t['images_per_s']:.1f} images/s)" if t.get("images_per_s") else "")
         + ".",
+        *(
+            [
+                f"- Decoding: annealed mean at T {spec.kwargs.get('temperature', 0.38):g}, with "
+                f"{c['prior_correction']:g} of the rebalancing tilt folded out of the head's bias "
+                "(`scripts/release_model.py --prior-correction`, chosen on the dev split)."
+            ]
+            if c.get("prior_correction")
+            else []
+        ),
         f"- Reproduce: `{t.get('reproduce') or 'tinct train --config ' + str(t.get('config_file'))}`.",
         (
             f"- Initialised from `{cfg['init']}` (this project's own weights); no other pretrained weights were "

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +202,29 @@ def test_train_skips_gray_and_broken_images_and_says_so(own_photos, tiny_toml, t
     assert f"- Hardware: {cpu_name()}, precision {summary['precision']}; wall time " in card
     assert "working size 32 px" in card and "8 images found, 6 used (1 unreadable, 1 near-gray skipped)" in card
     assert f"(gain {summary['val_gain']:+.2f} dB)" in card
+
+
+def test_screening_verdicts_are_kept_until_a_file_changes(own_photos, tmp_path, monkeypatch):
+    """A second screening of the same folder opens no image; a file that changed is opened again;
+    a cache that cannot be read is ignored."""
+    from tinct.train import data as data_mod
+
+    cache = tmp_path / "cache" / "screened.json"
+    first = data_mod.screen_images(own_photos, cache=cache)
+    assert (len(first.usable), len(first.unreadable), len(first.gray)) == (6, 1, 1) and cache.is_file()
+    opened = []
+    real_open = data_mod.Image.open
+    monkeypatch.setattr(data_mod.Image, "open", lambda p, *a, **k: opened.append(Path(p).name) or real_open(p, *a, **k))
+    again = data_mod.screen_images(own_photos, cache=cache)
+    assert opened == [] and (again.usable, again.unreadable, again.gray) == (first.usable, first.unreadable, first.gray)
+    with Image.open(first.usable[0]) as im:  # the gray file becomes a colour photo
+        im.save(own_photos / "gray.jpg")
+    opened.clear()
+    changed = data_mod.screen_images(own_photos, cache=cache)
+    assert opened == ["gray.jpg"] and len(changed.usable) == 7 and changed.gray == []
+    cache.write_text("{not json")
+    assert len(data_mod.screen_images(own_photos, cache=cache).usable) == 7
+    assert data_mod.screening_cache().parent == Path(os.environ["TINCT_CACHE"])
 
 
 def test_eval_skips_a_gray_image_with_a_note(own_photos, tmp_path, capsys):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import os
 import platform
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinct.backends.hardware import cpu_threads
+from tinct.io.cache import cache_root
 from tinct.registry import ModelSpec, resolve_spec
 
 if TYPE_CHECKING:
@@ -116,8 +116,7 @@ class OnnxPredictor:
 
 def cache_dir() -> Path:
     """Where automatic exports are kept: ``$TINCT_CACHE/onnx`` or ``~/.cache/tinct/onnx``."""
-    root = os.environ.get("TINCT_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "tinct") / "onnx"
+    return cache_root() / "onnx"
 
 
 def export_path(name: str, **model_options: Any) -> tuple[Path, dict[str, Any]]:

@@ -6,6 +6,8 @@ size streams. Unreadable files are skipped and counted, never fatal.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from torch.utils.data import Dataset
 
 from tinct.core.color import normalize_l, rgb_to_lab
 from tinct.core.gray import is_near_gray
+from tinct.io.cache import cache_root
 from tinct.io.images import IMAGE_EXTENSIONS
 from tinct.train.config import TrainingError
 
@@ -59,28 +62,80 @@ class Screened:
         )
 
 
-def screen_images(root: str | Path, what: str = "--data") -> Screened:
+def screen_images(root: str | Path, what: str = "--data", cache: Path | None = None) -> Screened:
     """Open every image of ``root`` (:func:`list_images`) once and sort it: readable colour images are
     usable; unreadable and near-gray ones (:func:`tinct.core.gray.is_near_gray`, the data README's test)
     are set aside. Raises :class:`TrainingError` (one line naming ``root`` and ``what`` gave it) when
-    ``root`` does not exist, holds no image file, or holds no usable one."""
+    ``root`` does not exist, holds no image file, or holds no usable one.
+
+    ``cache`` (a JSON file, e.g. :func:`screening_cache`): verdicts kept from earlier screenings, each
+    valid while its file keeps the same size and modification time; a file that changed is opened
+    again. The cache is rewritten atomically when it learnt something; one that cannot be read or
+    written is ignored (screening never fails because of it).
+    """
     if not Path(root).exists():
         raise TrainingError(f"{what} {root} does not exist; give a folder of your own colour images (or a .txt list)")
     paths = list_images(root)
     if not paths:
         raise TrainingError(f"{what} {root}: no images found (jpg, png, ...)")
+    known = _read_verdicts(cache)
+    learnt = 0
     screened = Screened()
     for path in paths:
-        try:
-            with Image.open(path) as im:
-                gray = is_near_gray(im)
-        except Exception:  # any decoder failure: the file is set aside, never fatal
-            screened.unreadable.append(path)
-            continue
-        (screened.gray if gray else screened.usable).append(path)
+        key, stamp = str(Path(path).resolve()), _stamp(path)
+        verdict = known.get(key)
+        if stamp is None or verdict is None or verdict[:2] != stamp:
+            verdict = [*(stamp or [0, 0]), _verdict(path)]
+            known[key] = verdict
+            learnt += 1
+        {"usable": screened.usable, "gray": screened.gray}.get(verdict[2], screened.unreadable).append(path)
+    if cache is not None and learnt:
+        _write_verdicts(cache, known)
     if not screened.usable:
         raise TrainingError(f"{what} {root}: no usable colour images ({screened.describe()})")
     return screened
+
+
+def screening_cache() -> Path:
+    """The screening verdicts kept between runs: ``<cache root>/screened-v1.json``
+    (:func:`tinct.io.cache.cache_root`; v1: the near-gray test of :mod:`tinct.core.gray`)."""
+    return cache_root() / "screened-v1.json"
+
+
+def _verdict(path: Path) -> str:
+    try:
+        with Image.open(path) as im:
+            return "gray" if is_near_gray(im) else "usable"
+    except Exception:  # any decoder failure: the file is set aside, never fatal
+        return "unreadable"
+
+
+def _stamp(path: Path) -> list[int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_verdicts(cache: Path | None) -> dict[str, list]:
+    if cache is None:
+        return {}
+    try:
+        data = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_verdicts(cache: Path, verdicts: dict[str, list]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(verdicts, separators=(",", ":")))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only cache: screen again next time
 
 
 class CropDataset(Dataset):

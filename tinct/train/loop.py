@@ -46,7 +46,15 @@ from tinct.train.checkpoint import (
     save_training_state,
 )
 from tinct.train.config import TrainConfig, TrainingError
-from tinct.train.data import CropDataset, Screened, SeededCrops, collate_skip_none, lab_batch, screen_images
+from tinct.train.data import (
+    CropDataset,
+    Screened,
+    SeededCrops,
+    collate_skip_none,
+    lab_batch,
+    screen_images,
+    screening_cache,
+)
 from tinct.train.distributed import StepSampler, init_distributed, pick_device
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.precision import Precision
@@ -70,8 +78,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, overwri
     cfg.check()
     _check_architecture(cfg.model)
     device = pick_device(cfg.device)
-    screened = screen_images(cfg.data, "--data")
-    val_screened = screen_images(cfg.val, "--val") if cfg.val else None
+    screened = screen_images(cfg.data, "--data", screening_cache())
+    val_screened = screen_images(cfg.val, "--val", screening_cache()) if cfg.val else None
     out = Path(cfg.out)
     prepare_out(out, resume, overwrite)
     created = not out.exists()
