@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _f(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _arch_key(spec) -> str:
+    """The benchmark's name for a registry model's network: its architecture with the constructor
+    arguments that change the network (not the decoding), as `benchmarks/models.py --archs` writes it."""
+    shape = {k: v for k, v in spec.kwargs.items() if k not in ("temperature", "chroma_restore")}
+    return spec.arch + (":" + ",".join(f"{k}={v}" for k, v in shape.items()) if shape else "")
 
 
 def rows(bench: dict) -> list[str]:
@@ -50,11 +58,14 @@ def rows(bench: dict) -> list[str]:
         )
     for spec in MODELS.values():
         card = spec.card_metrics()
-        a = archs.get(spec.arch, {})
+        a = archs.get(_arch_key(spec), archs.get(spec.arch, {}))
         t = card.get("training", {})
         cfg = t.get("config", {})
         budget = f"{t['steps']:,} x {cfg.get('batch', '?')} @ {cfg.get('size', '?')} px" if t.get("steps") else "-"
-        if cfg.get("init"):  # fine-tuned: say from what
+        chain = re.fullmatch(r"configs/(\w+)/stage(\d+)\.safetensors", cfg.get("init") or "")
+        if chain:  # one stage of a training chain: the card's notes hold every stage
+            budget += f", stage {int(chain[2]) + 1} of a chain (`configs/{chain[1]}/STAGES.md`)"
+        elif cfg.get("init"):  # fine-tuned: say from what
             budget += f" from `{Path(cfg['init']).parent.name if 'runs' in cfg['init'] else Path(cfg['init']).stem}`"
         if "medical" in Path(cfg.get("data", "")).parts:
             budget += " on medical/train"

@@ -83,6 +83,14 @@ MODELS: dict[str, ModelSpec] = {
             kwargs={"temperature": 0.5},
         ),
         ModelSpec(
+            name="prism",
+            arch="prism",
+            description="tinct's CPU-first network: strided stem, wide stages to 1/16 with global context and "
+            "attention, colour at 1/4; still training (the chain in configs/prism/STAGES.md)",
+            working_size=128,  # its training views; the decoding chosen on the dev split (card)
+            kwargs={"width": 48, "attention": 1, "temperature": 0.38},
+        ),
+        ModelSpec(
             name="lite-plain",
             arch="lite",
             description="lite fine-tuned without class rebalancing: higher PSNR, less vivid colour",
