@@ -7,7 +7,6 @@ size streams. Unreadable files are skipped and counted, never fatal.
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch.utils.data import Dataset
 from tinct.core.color import normalize_l, rgb_to_lab
 from tinct.core.gray import is_near_gray
 from tinct.io.cache import cache_root
-from tinct.io.images import IMAGE_EXTENSIONS
+from tinct.io.images import IMAGE_EXTENSIONS, ImageError, atomic_write_bytes
 from tinct.train.config import TrainingError
 
 
@@ -130,11 +129,8 @@ def _read_verdicts(cache: Path | None) -> dict[str, list]:
 
 def _write_verdicts(cache: Path, verdicts: dict[str, list]) -> None:
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(verdicts, separators=(",", ":")))
-        os.replace(tmp, cache)
-    except OSError:
+        atomic_write_bytes(cache, json.dumps(verdicts, separators=(",", ":")).encode())
+    except (OSError, ImageError):
         pass  # a read-only cache: screen again next time
 
 
