@@ -4,7 +4,10 @@ crops as a one-process run)."""
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -44,6 +47,29 @@ def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), device
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[tuple[int, int, torch.device]]:
+    """Run a body as one rank of the group torchrun describes: yields (rank, world size, device).
+
+    A plain run (no ``WORLD_SIZE`` > 1) yields (0, 1, device) and does nothing else. Under torchrun,
+    when the body returns, every rank waits at a barrier (rank 0 has written its files by then); a
+    group this call joined is then left, after a garbage collection has freed what still holds it
+    (DistributedDataParallel wrappers sit in reference cycles). Leaving it to the interpreter's
+    exit instead lets gloo's threads be torn down mid-shutdown, which aborts the process
+    ("terminate called without an active exception") after a run that succeeded. When the body
+    raises, the group is left as it is: leaving it while other ranks may still be in a collective
+    can hang them.
+    """
+    joined = not dist.is_initialized()
+    rank, world, device = init_distributed(device)
+    yield rank, world, device
+    if world > 1:
+        dist.barrier()
+        if joined:
+            gc.collect()
+            dist.destroy_process_group()
 
 
 def distribute(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:

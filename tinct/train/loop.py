@@ -10,7 +10,7 @@ batch, random hints taken from the truth (:func:`simulate_hints`, drawn from a g
 the run's seed, the step and the rank, so resuming stays exact); the loss is unchanged.
 
 Distributed: the same loop runs unchanged under ``torchrun`` (one process per GPU, or several
-CPU processes), which :func:`init_distributed` detects from the environment (``WORLD_SIZE``,
+CPU processes), which :func:`process_group` detects from the environment (``WORLD_SIZE``,
 ``RANK``, ``LOCAL_RANK``): the process group uses nccl on GPUs and gloo on the CPU, the networks
 are wrapped in DistributedDataParallel (gradients averaged over ranks), and each rank takes its
 slice of every global batch of ``cfg.batch`` images (:class:`StepSampler`), so the global batch,
@@ -55,7 +55,7 @@ from tinct.train.data import (
     screen_images,
     screening_cache,
 )
-from tinct.train.distributed import StepSampler, init_distributed, pick_device
+from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.precision import Precision
 from tinct.train.runinfo import StopRequests, TrainingInterrupted, machine_name, model_card, prepare_out
@@ -85,7 +85,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, overwri
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _train(cfg, device, screened, val_screened, resume, progress)
+        with process_group(device) as (rank, world, device):
+            return _train(cfg, device, rank, world, screened, val_screened, resume, progress)
     except BaseException:
         if created:  # leave no empty run folder behind
             log = out / "log.jsonl"
@@ -99,18 +100,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, overwri
 def _train(
     cfg: TrainConfig,
     device: torch.device,
+    rank: int,
+    world: int,
     screened: Screened,
     val_screened: Screened | None,
     resume: bool,
     progress: bool,
 ) -> dict[str, Any]:
-    """The run itself (see :func:`train`), once every check has passed and ``cfg.out`` exists."""
+    """The run itself (see :func:`train`), once every check has passed and ``cfg.out`` exists, as
+    rank ``rank`` of ``world`` processes (the caller owns the process group)."""
     out = Path(cfg.out)
     ckpt_path = out / "checkpoint.safetensors"
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    own_group = not dist.is_initialized()  # torchrun: this call joins the group, and leaves it at the end
-    rank, world, device = init_distributed(device)
     main = rank == 0  # the one process that prints, validates, logs, checkpoints and exports
 
     # --- data
@@ -205,11 +207,7 @@ def _train(
         log.file.close()
         checkpoint(step)
         _write_results(out, cfg, model, summary, extras.get("prior"))
-    if world > 1:
-        dist.barrier()  # the other ranks return once rank 0's files are written
-        if own_group:
-            dist.destroy_process_group()
-    return summary
+    return summary  # under torchrun the other ranks wait for rank 0's files at process_group's barrier
 
 
 def _resume(ckpt_path: Path, model: torch.nn.Module, trainer: Any, precision: Precision, main: bool) -> int:
