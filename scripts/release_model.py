@@ -148,7 +148,7 @@ def _fold_prior_correction(spec, run: Path, beta: float, meta: dict) -> dict:
     from tinct.backends.torch import load_weights
     from tinct.models.quantize import ABQuantizer
     from tinct.registry import build_architecture
-    from tinct.train.checkpoint import export_weights, read_rebalancing
+    from tinct.train.checkpoint import export_weights, prior_metadata, read_rebalancing
     from tinct.train.config import TrainingError
 
     try:
@@ -158,7 +158,7 @@ def _fold_prior_correction(spec, run: Path, beta: float, meta: dict) -> dict:
     model = build_architecture(spec.arch, **spec.kwargs)
     load_weights(model, spec.weights_path)
     model.shift_logits(-beta * ABQuantizer.rebalance_log_factor(prior, lam, power))
-    meta = {**meta, "prior_correction": beta, "bin_prior": [float(f"{v:.6g}") for v in prior.tolist()]}
+    meta = {**meta, "prior_correction": beta, "bin_prior": prior_metadata(prior)}
     export_weights(model, spec.weights_path, meta)
     return meta
 

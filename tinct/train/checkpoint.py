@@ -141,6 +141,12 @@ def read_run_state(path: str | Path) -> dict[str, Any]:
         return dict(json.loads(f.metadata()["tinct_training_state"]).get("run") or {})
 
 
+def prior_metadata(prior: torch.Tensor) -> list[float]:
+    """The bin prior as weights metadata stores it (``bin_prior``, read back by
+    :func:`read_rebalancing`): a list of floats rounded to 6 significant digits."""
+    return [float(f"{v:.6g}") for v in prior.detach().float().cpu().tolist()]
+
+
 def read_rebalancing(path: str | Path) -> tuple[torch.Tensor, float, float]:
     """(bin prior, rebalance_lambda, rebalance_power) of a classification run, read from its
     ``model.safetensors`` (metadata ``bin_prior`` and ``config``) or its training checkpoint

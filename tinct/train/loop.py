@@ -42,6 +42,7 @@ from tinct.train.checkpoint import (
     export_weights,
     init_weights,
     load_training_state,
+    prior_metadata,
     read_run_state,
     save_training_state,
 )
@@ -239,7 +240,7 @@ def _write_results(
         "config": asdict(cfg),
     }
     if prior is not None:
-        meta["bin_prior"] = [float(f"{v:.6g}") for v in prior.detach().cpu().tolist()]
+        meta["bin_prior"] = prior_metadata(prior)
     export_weights(model, out / "model.safetensors", meta)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "model.md").write_text(model_card(summary, asdict(cfg), out))
