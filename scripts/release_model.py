@@ -261,6 +261,8 @@ def _optimizer_words(spec, cfg: dict) -> str:
             what += f" + {cfg['decoded_weight']:g} x smooth L1 of the decoded colour"
     else:
         what = {"auto": "smooth L1", "l1": "L1", "mse": "MSE"}.get(loss, loss) + " on ab"
+    if cfg.get("colourfulness_weight"):
+        what += f" + {cfg['colourfulness_weight']:g} x the colourfulness deficit of the colour shown"
     if cfg.get("perceptual_weight"):
         what += f" + {cfg['perceptual_weight']:g} x perceptual loss (FeatureNet `{cfg.get('feature_net')}`)"
     return f"{what}, AdamW lr {cfg.get('lr', '?')}, warm-up + cosine"

@@ -395,6 +395,60 @@ def test_decoded_colour_loss_adds_the_l1_of_what_the_model_shows(smoke_dir):
     assert all(p.grad is not None for p in model.head.parameters())
 
 
+def test_colourfulness_matches_the_eval_metric_and_the_deficit_asks_for_the_truths_colour():
+    import numpy as np
+
+    from tinct.core.metrics import colourfulness as metric
+    from tinct.train.losses import colourfulness, colourfulness_deficit
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 24, 20, 3), dtype=np.uint8)
+    images[1] = images[1].mean(2, keepdims=True).astype(np.uint8)  # a gray image: M = 0
+    got = colourfulness(torch.from_numpy(images).permute(0, 3, 1, 2) / 255.0) * 255
+    want = torch.tensor([metric(im) for im in images], dtype=torch.float32)
+    assert want[0] > 50 and want[1] == 0
+    assert torch.allclose(got, want, atol=1e-3)
+
+    torch.manual_seed(0)
+    l_norm = torch.rand(2, 1, 16, 16) * 1.2 - 0.6
+    truth = torch.randn(2, 2, 16, 16) * 0.2
+    assert colourfulness_deficit(l_norm, truth, truth).item() == pytest.approx(0, abs=1e-6)
+    assert colourfulness_deficit(l_norm, truth * 1.5, truth).item() == pytest.approx(0, abs=1e-6)  # never asks for less
+    assert colourfulness_deficit(l_norm, truth * 0, truth).item() == pytest.approx(1, abs=1e-4)  # gray: all missing
+    half = colourfulness_deficit(l_norm, truth * 0.5, truth).item()
+    assert 0.3 < half < 0.7
+    pale = (truth[:, :, ::2, ::2] * 0.5).requires_grad_()  # at half resolution, as a network predicts
+    colourfulness_deficit(l_norm, pale, truth).backward()
+    assert pale.grad.abs().sum() > 0
+
+
+def test_colourfulness_term_is_added_for_classification_and_regression(smoke_dir):
+    from tinct.core.color import AB_SCALE
+    from tinct.data import CropDataset, collate_skip_none
+    from tinct.train.losses import colourfulness_deficit
+
+    ds = CropDataset(smoke_dir, crop=64, train=False)
+    batch = collate_skip_none([ds[i] for i in range(4)])
+    l_norm, ab = train_mod.lab_batch(batch, torch.device("cpu"))
+    torch.manual_seed(0)
+    for arch in ("prism", "unet"):
+        model = train_mod.build_architecture(arch, width=8)
+        out = model(l_norm)
+        base = TrainConfig(data=str(smoke_dir), prior_images=8)
+        plain = train_mod.Objective(model, base, ds, torch.device("cpu"))
+        cfg = TrainConfig(data=str(smoke_dir), prior_images=8, colourfulness_weight=3.0)
+        prior = getattr(plain, "prior", None)
+        coloured = train_mod.Objective(model, cfg, ds, torch.device("cpu"), prior=prior)
+        shown = model.quantizer.annealed_mean(out, model.temperature) / AB_SCALE if arch == "prism" else out
+        expected = plain(out, ab, l_norm) + 3.0 * colourfulness_deficit(l_norm, shown, ab / AB_SCALE)
+        loss = coloured(out, ab, l_norm)
+        assert torch.allclose(loss, expected) and loss > plain(out, ab, l_norm), arch
+        loss.backward()
+        assert all(p.grad is not None for p in model.parameters() if p.requires_grad), arch
+    with pytest.raises(TrainingError, match="colourfulness_weight must be 0 or more"):
+        TrainConfig(data=str(smoke_dir), colourfulness_weight=-1).check()
+
+
 def test_prism_stage_configs_chain():
     """scripts/train_prism.sh: each stage starts from the previous stage's committed fp16 weights;
     only the newest stage may still be training (its weights not committed yet)."""

@@ -44,6 +44,9 @@ class TrainConfig:
     #: classification: weight of a smooth-L1 loss on the decoded colour (the annealed mean at the
     #: model's temperature, ab / 110) against the truth, added to the cross-entropy (0: none)
     decoded_weight: float = 0.0
+    #: weight of the colourfulness deficit of the colour shown (the annealed mean, or a regression
+    #: model's output) against the truth's (:func:`tinct.train.losses.colourfulness_deficit`; 0: none)
+    colourfulness_weight: float = 0.0
     prior_images: int = 1000
     loss: str = "auto"  #: regression pixel loss: "auto" (smooth L1), "l1", "mse"
     perceptual_weight: float = 0.0  #: weight of the perceptual term (needs feature_net)
@@ -92,7 +95,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a batch or a
-        step count below 1, both steps and epochs set, a crop size that is not positive."""
+        step count below 1, both steps and epochs set, a crop size that is not positive, a negative loss weight."""
         if not self.data:
             raise TrainingError(
                 "no training data: give --data FOLDER (your own colour images), or data = in the config"
@@ -105,6 +108,9 @@ class TrainConfig:
             raise TrainingError(f"--steps must be 1 or more, got {self.steps} (0 steps would write an untrained model)")
         if self.size < 1:
             raise TrainingError(f"--size must be 1 or more, got {self.size}")
+        for name in ("decoded_weight", "colourfulness_weight"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"{name} must be 0 or more, got {getattr(self, name):g}")
 
 
 def _steps_or_epochs(values: dict[str, Any], where: str) -> None:

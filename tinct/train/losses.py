@@ -102,6 +102,29 @@ def rgb_from_normalized(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Te
     return lab_to_rgb(lab)
 
 
+def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Hasler & Suesstrunk colourfulness of each image of RGB (B, 3, H, W) in [0, 1], as (B,): the
+    formula of :func:`tinct.core.metrics.colourfulness` (population std) on 0-1 values instead of
+    0-255 (the same figure / 255), differentiable."""
+    r, g, b = rgb.float().unbind(1)
+    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    spread = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False) + 1e-12).sqrt()
+    centre = (rg.mean(1) ** 2 + yb.mean(1) ** 2 + 1e-12).sqrt()
+    return spread + 0.3 * centre
+
+
+def colourfulness_deficit(l_norm: torch.Tensor, ab_shown: torch.Tensor, ab_truth: torch.Tensor) -> torch.Tensor:
+    """How far the colour shown falls short of the truth's colourfulness: ``sum_i max(0, M(truth_i) -
+    M(shown_i)) / sum_i M(truth_i)`` over the batch (0 when every image is at least as colourful as its
+    truth; 1 when all are gray). ``l_norm`` is normalised L (B, 1, H, W); ``ab_shown`` and ``ab_truth``
+    are ab / 110, at L's size or lower (resized to it). A colour-aware term beside an accuracy loss:
+    it asks for the truth's amount of colour, never for more."""
+    shown = colourfulness(rgb_from_normalized(l_norm, ab_shown))
+    with torch.no_grad():
+        truth = colourfulness(rgb_from_normalized(l_norm, ab_truth))
+    return (truth - shown).clamp_min(0).sum() / truth.sum().clamp_min(1e-6)
+
+
 class PerceptualLoss(nn.Module):
     """Feature distance in a frozen :class:`FeatureNet` between predicted and true colour images.
 

@@ -15,7 +15,13 @@ from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.train.config import TrainConfig, TrainingError
 from tinct.train.data import CropDataset
 from tinct.train.distributed import distribute
-from tinct.train.losses import PerceptualLoss, build_feature_net, discriminator_loss, generator_adversarial_loss
+from tinct.train.losses import (
+    PerceptualLoss,
+    build_feature_net,
+    colourfulness_deficit,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
 from tinct.train.precision import Precision
 
 
@@ -27,6 +33,7 @@ class Objective:
         gan = getattr(model, "gan", None)
         self.loss = gan.pixel_loss if (gan is not None and cfg.loss == "auto") else cfg.loss
         self.perceptual, self.perceptual_weight = None, cfg.perceptual_weight
+        self.colourfulness_weight = cfg.colourfulness_weight
         if cfg.perceptual_weight > 0:
             if not cfg.feature_net:
                 raise TrainingError("perceptual_weight > 0 needs feature_net (a trained FeatureNet's safetensors)")
@@ -61,11 +68,21 @@ class Objective:
             target = self.q.encode_soft(ab_small)
             weight = self.bin_weight[self.q.nearest(ab_small)]
             loss = soft_ce(out, target, weight)
-            if self.decoded_weight:  # the colour the model will show, held to the truth
-                decoded = self.q.annealed_mean(out, self.temperature, self.chroma_restore)
-                loss = loss + self.decoded_weight * F.smooth_l1_loss(decoded / AB_SCALE, ab_small / AB_SCALE, beta=0.05)
+            if self.decoded_weight or self.colourfulness_weight:  # the colour the model will show
+                shown = self.q.annealed_mean(out, self.temperature, self.chroma_restore) / AB_SCALE
+                if self.decoded_weight:  # held to the truth
+                    loss = loss + self.decoded_weight * F.smooth_l1_loss(shown, ab_small / AB_SCALE, beta=0.05)
+                loss = loss + self._colourfulness_term(l_norm, shown, ab)
             return loss
-        return self.pixel(out, ab, l_norm)
+        loss = self.pixel(out, ab, l_norm)
+        return loss + self._colourfulness_term(l_norm, out, ab)
+
+    def _colourfulness_term(self, l_norm: torch.Tensor | None, shown: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """``colourfulness_weight`` x the colourfulness deficit of ``shown`` (ab / 110) against the truth
+        ``ab`` (Lab units); 0 when the weight is 0 or no L is given."""
+        if not self.colourfulness_weight or l_norm is None:
+            return torch.zeros((), device=ab.device)
+        return self.colourfulness_weight * colourfulness_deficit(l_norm[:, :1], shown, ab / AB_SCALE)
 
     def pixel(self, out: torch.Tensor, ab: torch.Tensor, l_norm: torch.Tensor | None = None) -> torch.Tensor:
         """Regression loss of ab / 110 at the output's resolution (+ perceptual term if set)."""
