@@ -34,6 +34,12 @@ def _scores(summary: dict, model: str) -> dict:
     out.update({f"gray_{k}": _mean(summary, "gray", k) for k in ("psnr", "ssim", "mse", "ciede2000")})
     out["n_images"] = summary["n_images"]
     out["dataset"] = summary["dataset"]
+    if "by_source" in summary:  # tinct eval's per-source figures (the val manifest's source column)
+        figures = ("psnr_gain", "ciede2000", "colourfulness_ratio")
+        out["by_source"] = {
+            source: {"n": v["n"], **{k: v["models"][model][k] for k in figures}}
+            for source, v in summary["by_source"]["sources"].items()
+        }
     return out
 
 
@@ -268,6 +274,26 @@ def _optimizer_words(spec, cfg: dict) -> str:
     return f"{what}, AdamW lr {cfg.get('lr', '?')}, warm-up + cosine"
 
 
+def _by_source_lines(by_source: dict) -> list[str]:
+    """The card's per-source table of val (from the manifest's source column), gray-beaters counted."""
+    below = [s for s, v in by_source.items() if v["psnr_gain"] is None or v["psnr_gain"] <= 0]
+    verdict = (
+        "every source above gray"
+        if not below
+        else f"{len(below)} of {len(by_source)} sources not above gray ({', '.join(below)})"
+    )
+    lines = [
+        f"Per source of `shared/data/val` (its manifest's `source` column): {verdict}.",
+        "",
+        "| source | images | PSNR gain | ΔE00 | colourfulness ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for source, v in by_source.items():
+        cells = [f"{v['psnr_gain']:+.2f}", f"{v['ciede2000']:.2f}", f"{v['colourfulness_ratio']:.2f}"]
+        lines.append(f"| {source} | {v['n']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def render_card(spec, c: dict, notes: str) -> str:
     t = c["training"]
     cfg = t["config"]
@@ -329,6 +355,8 @@ def render_card(spec, c: dict, notes: str) -> str:
         "(1.0 = as vivid as reality); max ΔL is the largest CIELAB L difference between output and input.",
         "",
     ]
+    if c["val"].get("by_source"):
+        lines += _by_source_lines(c["val"]["by_source"])
     if notes:
         lines += ["## Notes", "", notes, ""]
     return "\n".join(lines)

@@ -155,6 +155,59 @@ def test_full_eval_on_the_smoke_set(data_dir, sessions, tmp_path, capsys):
     assert all(f"<h3>{label}: " in page for label in ("best", "median", "worst"))
     assert "broken.jpg" in page
 
+    # per source (the folder's manifest.csv): each model's figures over that source's images
+    manifest = {r["path"]: r["source"] for r in read_csv(data_dir / "manifest.csv")}
+    grouped = summary["by_source"]
+    assert grouped["from"] == "manifest.csv" and len(grouped["sources"]) == 8
+    assert list(grouped["sources"]) == sorted(set(manifest.values()))
+    for source, v in grouped["sources"].items():
+        mine = [r for r in rows if r["model"] == "vivid" and manifest[r["image"]] == source]
+        assert v["n"] == len(mine) > 0
+        got = v["models"]["vivid"]
+        assert got["psnr_gain"] == pytest.approx(np.mean([float(r["psnr_gain"]) for r in mine]), abs=1e-12)
+        assert got["ciede2000"] == pytest.approx(np.mean([float(r["ciede2000"]) for r in mine]), abs=1e-12)
+        ratio = sum(float(r["colourfulness"]) for r in mine) / sum(float(r["colourfulness_truth"]) for r in mine)
+        assert got["colourfulness_ratio"] == pytest.approx(ratio)
+        assert v["models"][GRAY]["psnr_gain"] == 0.0
+    assert sum(v["n"] for v in grouped["sources"].values()) == n_images
+    assert "<h2>Per source</h2>" in page and page.count("<tr><th>bsds500</th>") == 1
+
+    from tinct.cli.evaluate import print_summary
+
+    capsys.readouterr()
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "per source" in printed and "manifest.csv" in printed
+    line = next(ln for ln in printed.splitlines() if "cats_dogs" in ln)
+    want = grouped["sources"]["cats_dogs"]["models"]["vivid"]["psnr_gain"]
+    assert f"{want:+.2f}" in line
+
+
+def test_sources_from_a_manifest_or_one_folder_per_source(tmp_path):
+    from tinct.evaluate.sources import image_sources, sources_below_gray
+
+    images = ["a/1.jpg", "a/2.jpg", "b/3.jpg", "top.jpg"]
+    assert image_sources(tmp_path, images) == (
+        {"a/1.jpg": "a", "a/2.jpg": "a", "b/3.jpg": "b", "top.jpg": "(top folder)"},
+        "the first folder of each image",
+    )
+    assert image_sources(tmp_path, ["1.jpg", "2.jpg"]) is None  # flat: nothing to group by
+    assert image_sources(tmp_path, ["a/1.jpg", "a/2.jpg"]) is None  # one folder: one source, no breakdown
+    (tmp_path / "manifest.csv").write_text("path,source\na/1.jpg,pets\nb/3.jpg,streets\n")
+    assert image_sources(tmp_path, images) == (
+        {"a/1.jpg": "pets", "a/2.jpg": "a", "b/3.jpg": "streets", "top.jpg": "(unlisted)"},
+        "manifest.csv",
+    )
+    for bad in ("path;source\na/1.jpg;pets\n", "\xff\xfe\x00garbage", "path,kind\na/1.jpg,x\n"):
+        (tmp_path / "manifest.csv").write_bytes(bad.encode("latin-1"))  # unusable: the folders decide
+        assert image_sources(tmp_path, images)[1] == "the first folder of each image"
+    per_source = {
+        "a": {"n": 2, "models": {"gray": {"psnr_gain": 0.0}, "m": {"psnr_gain": 0.4}}},
+        "b": {"n": 1, "models": {"gray": {"psnr_gain": 0.0}, "m": {"psnr_gain": -0.1}}},
+        "c": {"n": 1, "models": {"gray": {"psnr_gain": 0.0}, "m": {"psnr_gain": None}}},
+    }
+    assert sources_below_gray(per_source, "m") == ["b", "c"] and sources_below_gray(per_source, "gray") == []
+
 
 def test_limit_and_size(data_dir, sessions, tmp_path):
     summary = run_eval(data_dir, "lite", tmp_path / "r", limit=5, size=128, progress=False)

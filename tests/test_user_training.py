@@ -402,6 +402,23 @@ def test_release_card_records_machine_precision_and_wall_time(tmp_path):
     assert "- Hardware: Intel X, precision bf16; wall time 10 min (12.5 images/s)." in release.render_card(
         spec, card, ""
     )
+    # tinct eval's per-source figures reach the card, with the sources that do not beat gray named
+    summary = {
+        "n_images": 3,
+        "dataset": "val",
+        "models": {m: {"stats": {}} for m in ("gray", "lite")},
+        "by_source": {
+            "from": "manifest.csv",
+            "sources": {
+                s: {"n": n, "models": {"lite": {"psnr_gain": g, "ciede2000": 9.5, "colourfulness_ratio": 0.5}}}
+                for s, n, g in (("cats", 2, 0.81), ("streets", 1, -0.12))
+            },
+        },
+    }
+    card["val"] = {**card["val"], "by_source": release._scores(summary, "lite")["by_source"]}
+    text = release.render_card(spec, card, "")
+    assert "1 of 2 sources not above gray (streets)" in text
+    assert "| cats | 2 | +0.81 | 9.50 | 0.50 |" in text and "| streets | 1 | -0.12 | 9.50 | 0.50 |" in text
 
 
 def test_a_weights_file_names_its_temperature_and_older_files_their_training_size(trained, tmp_path):

@@ -109,6 +109,28 @@ def print_summary(summary: dict) -> None:
             name, g("psnr"), g("psnr_gain", "{:+.3f}"), g("ssim"), g("ciede2000"), g("colourfulness_ratio"), g("ait_s")
         )
     _print_wide(t, summary)
+    if summary.get("by_source"):
+        _print_by_source(summary)
+
+
+def _print_by_source(summary: dict) -> None:
+    """PSNR gain over gray per source and model (a gain at or below 0, no better than gray, in red)."""
+    from rich.table import Table
+
+    grouped = summary["by_source"]
+    models = [m for m in summary["models"] if m != "gray"]
+    t = Table(title=f"PSNR gain over gray per source (sources from {grouped['from']})")
+    t.add_column("source", no_wrap=True)
+    t.add_column("images")
+    t.add_column("gray PSNR")
+    for m in models:
+        t.add_column(m, no_wrap=True)
+    for source, v in grouped["sources"].items():
+        gains = [v["models"][m]["psnr_gain"] for m in models]
+        cells = ["-" if g is None else (f"[red]{g:+.2f}[/red]" if g <= 0 else f"{g:+.2f}") for g in gains]
+        gray = v["models"]["gray"]["psnr"]
+        t.add_row(source, str(v["n"]), "-" if gray is None else f"{gray:.2f}", *cells)
+    _print_wide(t, summary)
 
 
 def _print_wide(table: object, summary: dict) -> None:

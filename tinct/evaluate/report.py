@@ -255,6 +255,42 @@ def summary_table_html(summary: dict[str, Any]) -> str:
     return f"<table><tr><th>model</th><th>n</th>{head}</tr>{''.join(body)}</table>"
 
 
+def by_source_html(summary: dict[str, Any]) -> str:
+    """The per-source table ("" when the summary has none): gray's PSNR, then each model's PSNR gain,
+    CIEDE2000 and colourfulness ratio; a gain at or below 0 (no better than gray) is marked."""
+    grouped = summary.get("by_source")
+    if not grouped:
+        return ""
+    models = [m for m in summary["models"] if m != GRAY]
+    head = "".join(
+        f"<th>{name}<br>gain ↑</th><th>{name}<br>CIEDE2000 ↓</th><th>{name}<br>colourf.</th>"
+        for name in map(html.escape, models)
+    )
+
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    bold = "<td><b>{}</b></td>"
+
+    rows = []
+    for source, v in grouped["sources"].items():
+        cells = "".join(
+            (bold if (f["psnr_gain"] or 0) <= 0 else "<td>{}</td>").format(num(f["psnr_gain"], "+.2f"))
+            + f"<td>{num(f['ciede2000'], '.2f')}</td><td>{num(f['colourfulness_ratio'], '.2f')}</td>"
+            for f in (v["models"][m] for m in models)
+        )
+        gray = v["models"][GRAY]
+        rows.append(
+            f"<tr><th>{html.escape(source)}</th><td>{v['n']}</td><td>{num(gray['psnr'], '.2f')}</td>"
+            f"<td>{num(gray['ciede2000'], '.2f')}</td>{cells}</tr>"
+        )
+    return (
+        f"<h2>Per source</h2><p>Sources from {html.escape(grouped['from'])}; a PSNR gain in bold is no better "
+        f"than gray.</p><table><tr><th>source</th><th>n</th><th>gray PSNR</th><th>gray CIEDE2000</th>{head}</tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
 def examples_html(examples: list[dict[str, Any]]) -> str:
     """Input / each model / truth for the chosen images, as embedded JPEG data URIs."""
     blocks = []
@@ -310,6 +346,7 @@ mean {res["mean_megapixels"]} MP).</p>
 {summary_table_html(summary)}
 <h3>The columns</h3>
 {columns_html()}
+{by_source_html(summary)}
 <h2>PSNR gain over gray, per image</h2>
 {gain_plot_svg(cols)}
 <p><img src="{png_uri}" alt="mean PSNR gain per model with 95% CI"></p>

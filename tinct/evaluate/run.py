@@ -7,7 +7,9 @@ Outputs in REPORT_DIR:
 * ``metrics.csv``: one row per image and model (gray included), columns :data:`~tinct.evaluate.scoring.CSV_FIELDS`.
 * ``summary.json``: per model, the mean and 95% bootstrap CI of every statistic in
   :data:`~tinct.evaluate.scoring.STATISTICS`, n images, AIT with resolution / batch size / device,
-  dataset, command line, and the images that were skipped (unreadable or near-gray; each also one line on stderr).
+  dataset, command line, and the images that were skipped (unreadable or near-gray; each also one line on stderr);
+  ``by_source`` where the images' sources are known (:mod:`tinct.evaluate.sources`: the folder's
+  manifest.csv, or one folder per source): per source, each model's PSNR gain, CIEDE2000 and colourfulness ratio.
 * ``report.html``: self-contained (images are data URIs, the plot is inline SVG): summary table,
   per-image PSNR gain per model, and input / models / truth for the best, median and worst image
   (ranked by the first model's PSNR gain).
@@ -40,6 +42,7 @@ from tinct.evaluate.scoring import (
     score_image,
     true_hints,
 )
+from tinct.evaluate.sources import by_source, image_sources
 from tinct.io.errors import ImageError
 
 
@@ -106,6 +109,10 @@ def run_eval(
         writer.writerows(csv_rows)
     devices = sorted({str(getattr(session, "device", device)) for session in sessions.values()}) or [device]
     summary = build_summary(cols, sessions, data_dir, skipped, ", ".join(devices), command, hints)
+    grouped = image_sources(data_dir, cols.images)
+    if grouped is not None:
+        sources, where = grouped
+        summary["by_source"] = {"from": where, "sources": by_source(cols, sources)}
     write_outputs(summary, cols, sessions, data_dir, out_dir)
     return summary
 
