@@ -15,7 +15,7 @@ if [ "${1:-}" = "--scratch" ]; then scratch=1; shift; fi
 # --resume where the config's run folder holds a checkpoint (tinct train refuses --resume without one)
 resume_flag() { local out; out=$(sed -n 's/^out = "\(.*\)"/\1/p' "$1"); if [ -f "$out/checkpoint.safetensors" ]; then echo --resume; fi; }
 [ -f runs/splits/train.txt ] || python scripts/make_dev_split.py
-for cfg in configs/prism/stage*.toml; do
+for cfg in $(ls configs/prism/stage*.toml | sort -V); do  # stage2 before stage10
   weights="${cfg%.toml}.safetensors"
   if [ -f "$weights" ] && [ "$scratch" = 0 ]; then
     continue  # finished and committed
