@@ -310,7 +310,12 @@ def render_card(spec, c: dict, notes: str) -> str:
         f"- Training data: `{cfg.get('data', '?')}` ({_data_words(cfg.get('data', ''))}), random crops of "
         f"{cfg.get('size', '?')} px with scale augmentation"
         + (f" (each crop at least {cfg['min_view']:g} of the image's short side)" if cfg.get("min_view") else "")
-        + " and horizontal flips.",
+        + " and horizontal flips"
+        + (
+            f"; the input L of {cfg['degrade']:.0%} of them degraded as old scans are (tone curve, blur, grain)."
+            if cfg.get("degrade")
+            else "."
+        ),
         ("- Training (this stage; the earlier ones in the notes): " if cfg.get("init") else "- Training: ")
         + f"{t['steps']:,} steps of batch {cfg.get('batch', '?')} (about "
         f"{t['steps'] * cfg.get('batch', 0) / _n_images(cfg.get('data', '')):.1f} epochs), "

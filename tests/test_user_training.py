@@ -419,6 +419,12 @@ def test_release_card_records_machine_precision_and_wall_time(tmp_path):
     text = release.render_card(spec, card, "")
     assert "1 of 2 sources not above gray (streets)" in text
     assert "| cats | 2 | +0.81 | 9.50 | 0.50 |" in text and "| streets | 1 | -0.12 | 9.50 | 0.50 |" in text
+    # a run trained on degraded inputs says so, and one that was not does not
+    assert "degraded as old scans are" not in text
+    card["training"]["config"]["degrade"] = 0.5
+    assert "; the input L of 50% of them degraded as old scans are (tone curve, blur, grain)." in release.render_card(
+        spec, card, ""
+    )
 
 
 def test_a_weights_file_names_its_temperature_and_older_files_their_training_size(trained, tmp_path):

@@ -24,6 +24,9 @@ class TrainConfig:
     batch: int = 32
     size: int = 96  #: training crop side
     min_view: float = 0.0  #: smallest crop side as a fraction of the image's short side (1: whole views)
+    #: probability that an image's input L is degraded as old scans are (tone curve, blur, grain;
+    #: :mod:`tinct.train.degrade`): the colour asked for stays the clean image's (0: never)
+    degrade: float = 0.0
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup: int = 100
@@ -95,7 +98,8 @@ class TrainConfig:
 
     def check(self) -> None:
         """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a batch or a
-        step count below 1, both steps and epochs set, a crop size that is not positive, a negative loss weight."""
+        step count below 1, both steps and epochs set, a crop size that is not positive, a negative loss weight,
+        a degrade probability outside [0, 1]."""
         if not self.data:
             raise TrainingError(
                 "no training data: give --data FOLDER (your own colour images), or data = in the config"
@@ -111,6 +115,8 @@ class TrainConfig:
         for name in ("decoded_weight", "colourfulness_weight"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be 0 or more, got {getattr(self, name):g}")
+        if not 0 <= self.degrade <= 1:
+            raise TrainingError(f"degrade is a probability, from 0 to 1; got {self.degrade:g}")
 
 
 def _steps_or_epochs(values: dict[str, Any], where: str) -> None:

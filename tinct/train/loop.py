@@ -56,6 +56,7 @@ from tinct.train.data import (
     screen_images,
     screening_cache,
 )
+from tinct.train.degrade import degrade_generator, degrade_l
 from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.precision import Precision
@@ -170,6 +171,8 @@ def _train(
                 step += 1
                 continue
             l_norm, ab = lab_batch(batch, device)
+            if cfg.degrade:  # scan-like input, drawn from (seed, step, rank): resume stays exact
+                l_norm = degrade_l(l_norm, degrade_generator(cfg.seed, step, rank), cfg.degrade)
             if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
                 l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
             try:
