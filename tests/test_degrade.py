@@ -75,7 +75,7 @@ def test_each_degradation_does_what_it_says(monkeypatch):
     assert float(sd.max()) < 0.06 * 1.1 and float(sd.max()) > 0.02 and abs(float(grainy.mean())) < 0.005
 
 
-def test_a_probability_outside_0_1_is_refused(smoke_dir, tmp_path):
+def test_a_probability_outside_0_1_is_refused(smoke_dir):
     with pytest.raises(ValueError, match="degrade probability"):
         dg.degrade_l(_texture(), dg.degrade_generator(0, 0), 1.5)
     with pytest.raises(TrainingError, match="degrade is a probability"):

@@ -228,6 +228,14 @@ class SeededCrops(torch.utils.data.Dataset):
             random.setstate(state)
 
 
+def step_generator(seed: int, step: int, rank: int = 0, *stream: int) -> torch.Generator:
+    """A CPU generator that is a function of its arguments only: the random draws of one training step (on
+    one rank) that are not the data order (hints, input degradations), so a resumed run draws what the
+    uninterrupted one would have. ``stream`` keeps the draws of different purposes apart."""
+    state = np.random.SeedSequence([seed, step, rank, *stream]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
 def lab_batch(rgb_u8: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 RGB (B, 3, H, W) -> (normalised L (B, 1, H, W), ab in Lab units (B, 2, H, W))."""
     lab = rgb_to_lab(rgb_u8.to(device).float() / 255.0)

@@ -13,9 +13,10 @@ resumed run degrades exactly the images the uninterrupted one would have.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from kornia.filters import gaussian_blur2d
+
+from tinct.train.data import step_generator
 
 #: the largest change of each kind: log-gamma, contrast about mid-gray, blur sigma (px at the
 #: training size), grain sigma (in L units of 0-100)
@@ -27,8 +28,7 @@ MAX_GRAIN = 3.0
 
 def degrade_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     """The CPU generator one step's degradations (on one rank) are drawn from: a function of its arguments."""
-    state = np.random.SeedSequence([seed, step, rank, 1]).generate_state(1)[0]  # 1: not the hints' stream
-    return torch.Generator().manual_seed(int(state))
+    return step_generator(seed, step, rank, 1)  # stream 1: not the hints' draws
 
 
 def degrade_l(l_norm: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:

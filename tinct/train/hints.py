@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from tinct.core.color import AB_SCALE
 from tinct.core.hints import HINT_CHANNELS, patch_span
+from tinct.train.data import step_generator
 
 
 def hint_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     """The CPU generator the hints of one step (on one rank) are drawn from: a function of its arguments."""
-    state = np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
+    return step_generator(seed, step, rank)
 
 
 def simulate_hints(
