@@ -33,6 +33,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from tinct.registry import DEFAULT_MODEL
+
 DEMO = Path(__file__).resolve().parents[1] / "tinct" / "demo" / "1909Chicago.jpg"
 HOST = "127.0.0.1"
 
@@ -168,6 +170,7 @@ def main() -> None:
     ap.add_argument("--torch-threads", type=int, default=1, help="OMP/torch threads of the server process")
     ap.add_argument("--queue-size", type=int, default=32, help="server queue for the throughput cases")
     ap.add_argument("--max-seconds", type=float, default=120, help="no new request after this, per case")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="the server's model (default: tinct's default)")
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
@@ -176,11 +179,11 @@ def main() -> None:
     print(f"tinct serve load test, {when}, {platform.platform()}, python {platform.python_version()}")
     print(
         f"machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); server on {HOST}, "
-        f"device cpu, torch threads {args.torch_threads}, 1 worker process, 1 inference thread"
+        f"model {args.model}, device cpu, torch threads {args.torch_threads}, 1 worker process, 1 inference thread"
     )
     print("uploads: " + ", ".join(f"{k} = {len(v) / 1e3:.0f} kB gray JPEG" for k, v in uploads.items()))
     with tempfile.TemporaryDirectory() as tmp:
-        limits = {"queue_size": args.queue_size, "timeout_s": 600.0}
+        limits = {"model": args.model, "queue_size": args.queue_size, "timeout_s": 600.0}
         print(f"\nthroughput (queue_size={args.queue_size}: every request is admitted and waits its turn)")
         print(HEADER)
         with Server(args.torch_threads, Path(tmp) / "server.log", **limits) as srv:
@@ -191,7 +194,8 @@ def main() -> None:
                     print(row(label, c, run_case(srv.url, payload, c, n, args.max_seconds, 600)), flush=True)
 
         print("\nqueue full (queue_size=2, 16 clients, 2 MP uploads, no client-side retry)")
-        with Server(args.torch_threads, Path(tmp) / "server-small.log", queue_size=2, timeout_s=600.0) as srv:
+        small = {"model": args.model, "queue_size": 2, "timeout_s": 600.0}
+        with Server(args.torch_threads, Path(tmp) / "server-small.log", **small) as srv:
             r = run_case(srv.url, uploads["2MP"], 16, 48, args.max_seconds, 600)
         print(HEADER)
         print(row("2MP", 16, r))

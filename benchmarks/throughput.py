@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from tinct.registry import DEFAULT_MODEL
+
 DEMO = Path(__file__).resolve().parents[1] / "tinct" / "demo"
 
 
@@ -129,7 +131,7 @@ def gpu_model_rate(model: torch.nn.Module, batch: int, seconds: float, compile_:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="lite")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch AND onnxruntime (0: tinct's default)")
     ap.add_argument("--images", type=int, default=200, help="256 px JPEGs in the folder runs")
     ap.add_argument("--seconds", type=float, default=3.0, help="time per model-only measurement")
@@ -170,7 +172,7 @@ def main() -> None:
 
         channels_last = copy.deepcopy(sessions["torch"].model).to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last)
-        predictors = {b: s._predict for b, s in sessions.items()}
+        predictors = {b: s.predictor if s.predictor is not None else s.network for b, s in sessions.items()}
         predictors["torch-cl"] = lambda t: channels_last.predict_ab(x_cl)
         model_rates: dict[str, list[float]] = {b: [] for b in predictors}
         with torch.inference_mode():

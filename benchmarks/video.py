@@ -15,6 +15,7 @@ The clips pan across a demo photo (gray, with grain) and carry an AAC sine track
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from tinct.registry import DEFAULT_MODEL
 
 DEMO = Path(__file__).resolve().parents[1] / "tinct" / "demo" / "1909Chicago.jpg"
 
@@ -149,7 +152,7 @@ def memory(session, workdir: Path, frames: int, width: int = 256, height: int = 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="lite")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--frames", type=int, default=60, help="frames of the 480p and 1080p clips")
     ap.add_argument("--long-frames", type=int, default=2000, help="frames of the memory clip")
@@ -159,10 +162,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+        os.environ["TINCT_THREADS"] = str(args.threads)  # onnxruntime gets the same count
     from tinct.api import load_model
 
     session = load_model(args.model, device="cpu")
-    print(f"model {args.model} on the CPU, {torch.get_num_threads()} torch thread(s)", flush=True)
+    print(f"model {args.model} on the CPU, backend {session.backend}, {torch.get_num_threads()} thread(s)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         speed(session, work, "480p", 854, 480, args.frames)

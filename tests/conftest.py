@@ -41,8 +41,9 @@ def smoke_images(smoke_dir) -> list[Path]:
 def session():
     """The default shipped model on the CPU."""
     import tinct
+    from tinct.registry import DEFAULT_MODEL
 
-    return tinct.load_model("lite", device="cpu")
+    return tinct.load_model(DEFAULT_MODEL, device="cpu")
 
 
 @pytest.fixture

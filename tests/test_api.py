@@ -14,7 +14,7 @@ import tinct
 from tinct.api import ModelWeightsError, load_weights
 from tinct.cli import app
 from tinct.color import luminance
-from tinct.registry import MODELS, UnknownModelError, build_architecture
+from tinct.registry import DEFAULT_MODEL, MODELS, UnknownModelError, build_architecture
 
 from .conftest import DEMO, gradient_rgb
 
@@ -56,7 +56,7 @@ def test_bad_types(session):
 
 def test_one_call_api_matches_session(session):
     g = gradient_rgb()[..., 2]
-    assert np.array_equal(tinct.colorize(g, model="lite", device="cpu"), session.colorize(g))
+    assert np.array_equal(tinct.colorize(g, model=DEFAULT_MODEL, device="cpu"), session.colorize(g))
 
 
 def test_api_and_cli_give_identical_pixels(session, tmp_path):

@@ -17,7 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tinct.registry import DEFAULT_MODEL
+
 from .conftest import DEMO
+
+#: true once the page has loaded the model list and selected the default (a function: see ``page``)
+DEFAULT_MODEL_SHOWN = f"() => document.querySelector('#model').value === '{DEFAULT_MODEL}'"
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -114,7 +119,7 @@ def page(browser, base_url):
     pg.on("console", lambda msg: msg.type == "error" and pg.problems.append(f"console: {msg.text}"))
     pg.goto(base_url)
     # a function, not an expression: Playwright polls an expression with eval, which the page's CSP forbids
-    pg.wait_for_function("() => document.querySelector('#model').value === 'lite'")
+    pg.wait_for_function(DEFAULT_MODEL_SHOWN)
     yield pg
     context.close()
 
@@ -139,7 +144,7 @@ def test_upload_colorize_compare_download(page, base_url, tmp_path):
     info.value.save_as(saved)
     with Image.open(saved) as im:
         assert im.format == "JPEG" and chroma(np.asarray(im.convert("RGB"))) > 3.0
-    assert "lite" in page.inner_text("#meta")
+    assert DEFAULT_MODEL in page.inner_text("#meta")
 
     # screenshot with the slider in the middle: the left half shows the gray original, the right the colour
     page.evaluate(
@@ -352,7 +357,7 @@ def test_a_server_with_a_token_asks_for_it_once(browser):
         headers: list[tuple[str, str | None]] = []
         pg.on("request", lambda req: headers.append((req.url, req.headers.get("authorization"))))
         pg.goto(url)
-        pg.wait_for_function("() => document.querySelector('#model').value === 'lite'")
+        pg.wait_for_function(DEFAULT_MODEL_SHOWN)
         pg.set_input_files("#file", str(PHOTO))
         pg.wait_for_selector("#compare[data-state=done]", timeout=90_000)
         assert len(asked) == 1 and "access token" in asked[0]  # once, for all the calls that met the 401

@@ -567,7 +567,7 @@ def test_colorize_medical_file_dicom(demo, tmp_path, session):
     png = Image.open(paths[0])
     assert "realistic" in png.text["Software"] and "colour added by software" in png.text["Software"]
     sc = pydicom.dcmread(paths[1])
-    assert str(sc.PatientName) == "ANONYMOUS" and "model lite" in sc.ImageComments
+    assert str(sc.PatientName) == "ANONYMOUS" and f"model {session.name}" in sc.ImageComments
     gray = read_dicom(demo / "mr_MR_small.dcm").frames[0]
     assert np.abs(luminance(np.asarray(png.convert("RGB"))) - luminance(gray)).max() <= 0.5
 
@@ -801,7 +801,7 @@ def test_cli_realistic_default_for_medical_inputs_is_the_medical_model(tmp_path)
     from typer.testing import CliRunner
 
     from tinct.cli import app
-    from tinct.registry import DEFAULT_MEDICAL_MODEL
+    from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
     rows = np.tile(np.linspace(0, 4000, 48), (40, 1)).astype(np.uint16)
     src = tmp_path / "ct.dcm"
@@ -810,9 +810,10 @@ def test_cli_realistic_default_for_medical_inputs_is_the_medical_model(tmp_path)
     assert r.exit_code == 0, r.output
     sc = pydicom.dcmread(tmp_path / "a" / "ct_color.dcm")
     assert f"model {DEFAULT_MEDICAL_MODEL}" in sc.ImageComments
-    # a named model wins; --uncertainty needs a colour distribution, so it keeps the default lite
+    # a named model wins; --uncertainty needs a colour distribution, so it keeps the photo default
     r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "b"), "-m", "lite"])
     assert r.exit_code == 0 and "model lite" in pydicom.dcmread(tmp_path / "b" / "ct_color.dcm").ImageComments
     r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "c"), "--uncertainty"])
-    assert r.exit_code == 0 and "model lite" in pydicom.dcmread(tmp_path / "c" / "ct_color.dcm").ImageComments
+    comments = pydicom.dcmread(tmp_path / "c" / "ct_color.dcm").ImageComments
+    assert r.exit_code == 0 and f"model {DEFAULT_MODEL}" in comments
     assert (tmp_path / "c" / "ct_uncertainty.png").exists()

@@ -4,7 +4,7 @@
 
     >>> import tinct
     >>> tinct.colorize("photo.jpg")                 # writes photo_color.jpg, returns its path
-    >>> session = tinct.load_model("lite")          # a reusable session
+    >>> session = tinct.load_model("prism")         # a reusable session
 
 The package is layered (docs/ARCHITECTURE.md): core (maths, the pipeline) < classical < io < models
 and the registry < backends < session and api < apps (batch, cluster, video, medical, evaluate,

@@ -1,7 +1,7 @@
 """Python API: ``tinct.load_model`` returns a :class:`~tinct.session.Session`; ``tinct.colorize`` is one call.
 
     >>> import tinct
-    >>> session = tinct.load_model("lite")          # load once ...
+    >>> session = tinct.load_model("prism")         # load once ...
     >>> out = session.colorize("photo.jpg")         # ... colorize many: writes photo_color.jpg
     >>> pil_out = tinct.colorize(pil_image)         # PIL in -> PIL out, numpy in -> numpy out
 

@@ -78,7 +78,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="lite",
             arch="lite",
-            description="tinct's compact classification U-Net (annealed-mean decoding); fast default",
+            description="tinct's compact classification U-Net (annealed-mean decoding); the default before prism",
             working_size=96,  # the size of its training views; with the temperature, chosen on train images (card)
             kwargs={"temperature": 0.5},
         ),
@@ -86,7 +86,7 @@ MODELS: dict[str, ModelSpec] = {
             name="prism",
             arch="prism",
             description="tinct's CPU-first network: strided stem, wide stages to 1/16 with global context and "
-            "attention, colour at 1/4; still training (the chain in configs/prism/STAGES.md)",
+            "attention, colour at 1/4; the default, still training (the chain in configs/prism/STAGES.md)",
             working_size=128,  # its training views; the decoding chosen on the dev split (card)
             kwargs={"width": 48, "attention": 1, "temperature": 0.6},
         ),
@@ -172,7 +172,7 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
-DEFAULT_MODEL = "lite"
+DEFAULT_MODEL = "prism"
 #: realistic colour for DICOM / NIfTI / FITS inputs when no model is named: the best on medical/val
 DEFAULT_MEDICAL_MODEL = "unet-medical"
 

@@ -10,6 +10,7 @@ import typer
 
 from tinct.cli.app import err, fail
 from tinct.cli.options import FileOptions, grouped
+from tinct.registry import DEFAULT_MODEL
 
 
 @grouped
@@ -23,7 +24,7 @@ def colorize_dataset(
     from_list: Annotated[
         Optional[Path], typer.Option("--from-list", help="A text file of inputs, one path or URI a line.")
     ] = None,
-    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = "lite",
+    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = DEFAULT_MODEL,
     device: Annotated[str, typer.Option(help="cpu, or cuda (one GPU per actor).")] = "cpu",
     backend: Annotated[str, typer.Option(help="onnx, torch or auto (as for colorize).")] = "auto",
     actors: Annotated[int, typer.Option(min=1, help="Model actors (each loads the model once).")] = 2,

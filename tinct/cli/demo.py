@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from tinct.cli.app import err, load_session
+from tinct.registry import DEFAULT_MODEL
 
 
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the results.")] = Path("tinct-demo"),
-    model: Annotated[str, typer.Option("-m", "--model")] = "lite",
+    model: Annotated[str, typer.Option("-m", "--model")] = DEFAULT_MODEL,
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
     """Colorize the bundled demo photos into OUTPUT, with a before/after image of each."""

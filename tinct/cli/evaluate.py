@@ -9,13 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from tinct.cli.app import err, fail
+from tinct.registry import DEFAULT_MODEL
 
 
 def eval_(
     data_dir: Annotated[
         Optional[Path], typer.Argument(help="Folder of colour images and/or videos, or one video (the truth).")
     ] = None,
-    models: Annotated[str, typer.Option("--models", help="Model names, comma-separated, or 'all'.")] = "lite",
+    models: Annotated[str, typer.Option("--models", help="Model names, comma-separated, or 'all'.")] = DEFAULT_MODEL,
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-report"),
     limit: Annotated[Optional[int], typer.Option(help="Score at most N images.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Working size for every model.")] = None,

@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from tinct.cli.app import fail
+from tinct.registry import DEFAULT_MODEL
 
 
 def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write (e.g. lite.onnx).")],
-    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = "lite",
+    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = DEFAULT_MODEL,
     fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
     temperature: Annotated[

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tinct.cli.app import fail
+from tinct.registry import DEFAULT_MODEL
 
 
 def serve(
@@ -15,7 +16,7 @@ def serve(
     model: Annotated[
         str,
         typer.Option("-m", "--model", help="Default model: a registry name or a model.safetensors tinct train wrote."),
-    ] = "lite",
+    ] = DEFAULT_MODEL,
     device: Annotated[str, typer.Option()] = "auto",
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model once).")] = 1,
     queue_size: Annotated[int, typer.Option(min=1, help="Requests queued or running before 503.")] = 8,

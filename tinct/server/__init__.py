@@ -1,7 +1,7 @@
 """``tinct serve``: the web page and the REST API, on the same registry and pipeline as the CLI.
 
     >>> from tinct.server import create_app, run_server
-    >>> app = create_app(model="lite", device="cpu")     # an ASGI app (FastAPI)
+    >>> app = create_app(model="prism", device="cpu")    # an ASGI app (FastAPI)
     >>> run_server(host="127.0.0.1", port=8000)          # uvicorn, loopback by default
 
 Endpoints (all errors are JSON ``{"error": "<one line>"}``, never a traceback):
