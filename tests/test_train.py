@@ -231,6 +231,51 @@ def test_init_weights_copies_and_widens_input_channels(tmp_path):
         init_weights(LiteUNet(width=8), tmp_path / "missing.safetensors")
 
 
+def test_init_weights_grows_a_deeper_prism_that_computes_what_the_shallower_did(tmp_path):
+    from safetensors.torch import save_file
+
+    from tinct.models.prism import PrismNet
+    from tinct.train import init_weights
+
+    torch.manual_seed(0)
+    shallow = PrismNet(width=8, attention=1)
+    for m in shallow.modules():  # trained-looking batch-norm statistics, so eval mode is not trivial
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+    path = tmp_path / "shallow.safetensors"
+    save_file(shallow.state_dict(), str(path))
+    deep = PrismNet(width=8, attention=1, depth=3)
+    grown = init_weights(deep, path)
+    assert grown and all(k.startswith(("enc3.2.", "enc3.3.", "enc4.2.", "enc4.3.")) for k in grown)
+    assert {k.split(".")[0] + "." + k.split(".")[1] for k in grown} == {"enc3.2", "enc3.3", "enc4.2", "enc4.3"}
+    x = torch.rand(2, 1, 64, 48) * 2 - 1
+    shallow.eval(), deep.eval()
+    with torch.no_grad():
+        assert torch.allclose(deep(x), shallow(x), atol=1e-5)
+        deep.train()
+        assert torch.allclose(deep(x), shallow.train()(x), atol=1e-4)  # batch statistics too
+    n_shallow = sum(p.numel() for p in shallow.parameters())
+    assert sum(p.numel() for p in deep.parameters()) > n_shallow
+    # only the grown blocks may be missing: a shallower network's own tensors may not
+    with pytest.raises(TrainingError, match="missing enc4.1"):
+        init_weights(deep, _without(tmp_path, shallow.state_dict(), "enc4.1."))
+    with pytest.raises(TrainingError, match="unexpected enc3.2"):  # deeper weights into a shallower network
+        save_file(deep.state_dict(), str(tmp_path / "deep.safetensors"))
+        init_weights(PrismNet(width=8, attention=1), tmp_path / "deep.safetensors")
+    with pytest.raises(ValueError, match="depth"):
+        PrismNet(width=8, depth=0)
+
+
+def _without(tmp_path, state: dict, prefix: str):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "partial.safetensors"
+    save_file({k: v for k, v in state.items() if not k.startswith(prefix)}, str(path))
+    return path
+
+
 def _ramp_image(path, w: int = 200, h: int = 100) -> None:
     """A horizontal ramp (red 0 -> 255 from left to right): a crop's mean red tells where it came from."""
     import numpy as np
@@ -452,17 +497,27 @@ def test_colourfulness_term_is_added_for_classification_and_regression(smoke_dir
 
 def test_prism_stage_configs_chain():
     """scripts/train_prism.sh: each stage starts from the previous stage's committed fp16 weights;
-    only the newest stage may still be training (its weights not committed yet)."""
+    only the newest stage may still be training (its weights not committed yet); a stage that grows
+    the network (``depth``) can start from the previous stage's weights."""
     import re
     from pathlib import Path
+
+    from tinct.train import init_weights
 
     root = Path(__file__).resolve().parents[1]
     configs = sorted((root / "configs" / "prism").glob("stage*.toml"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
     assert len(configs) >= 3
+    depth = 1
     for prev, cur in zip(configs, configs[1:], strict=False):
         cfg = TrainConfig.from_file(cur)
         assert cfg.init == f"configs/prism/{prev.stem}.safetensors", cur.name
-        assert (cfg.model, cfg.size, cfg.model_kwargs) == ("prism", 128, {"width": 48, "attention": 1})
+        assert (cfg.model, cfg.size) == ("prism", 128), cur.name
+        kwargs = dict(cfg.model_kwargs)
+        assert (kwargs.pop("width"), kwargs.pop("attention")) == (48, 1), cur.name
+        assert kwargs.pop("depth", 1) >= depth and not kwargs, cur.name  # a stage may only grow the network
+        depth = cfg.model_kwargs.get("depth", 1)
+        if cfg.model_kwargs != TrainConfig.from_file(prev).model_kwargs:  # grown: the weights must fit
+            init_weights(train_mod.build_architecture("prism", **cfg.model_kwargs), root / cfg.init)
     weights = [c.with_suffix(".safetensors") for c in configs]
     assert all(w.is_file() for w in weights[:-1])
     for w in filter(Path.is_file, weights):

@@ -42,6 +42,15 @@ class Colorizer(nn.Module):
         """True when the network predicts a colour distribution per pixel (and so has an uncertainty map)."""
         return False
 
+    def identity_at_init(self, key: str) -> bool:
+        """Whether state-dict entry ``key`` belongs to a block that computes the identity as built.
+
+        Such blocks may be missing from the weights a fine-tune starts from
+        (:func:`tinct.train.init_weights`): the grown network then computes exactly what the
+        smaller one did, and training takes the new blocks from there. None by default.
+        """
+        return False
+
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return self(l_norm).float() * AB_SCALE
 

@@ -6,7 +6,8 @@ is decided:
 
 * a **strided stem** (3x3, stride 2) and one convolution at 1/2 resolution;
 * **wider low-resolution stages** at 1/4, 1/8 and 1/16 (``width`` x 2, 4, 8 channels; the 1/16
-  stage dilated), a residual pair of convolutions each;
+  stage dilated), a residual pair of convolutions each, ``depth`` pairs at 1/8 and 1/16 (capacity
+  where it is cheap: a pair at 1/16 costs 1/16 of one at 1/4 per channel squared);
 * a **global context branch** (Iizuka et al., Koalarization): the 1/16 features pooled over the
   whole image, through a small MLP, and added to every 1/16 position, so that every pixel knows
   the scene (indoor/outdoor, sky or not) whatever the working size;
@@ -31,12 +32,17 @@ from tinct.models.base import ClassificationColorizer, conv_bn_relu, upsample2
 class ResidualPair(nn.Module):
     """Two 3x3 conv-BN layers with a skip: x + conv(relu(conv(x))), then ReLU."""
 
-    def __init__(self, ch: int, dilation: int = 1):
+    def __init__(self, ch: int, dilation: int = 1, identity: bool = False):
+        """``identity``: the last batch norm's scale starts at zero, so the pair computes the identity
+        on its (non-negative, post-ReLU) input until training moves it: a block grown into a trained
+        network leaves its function unchanged."""
         super().__init__()
         self.a = conv_bn_relu(ch, ch, dilation=dilation)
         self.b = nn.Sequential(
             nn.Conv2d(ch, ch, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(ch)
         )
+        if identity:
+            nn.init.zeros_(self.b[1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.b(self.a(x)))
@@ -112,16 +118,25 @@ class PrismNet(ClassificationColorizer):
         global_context: bool = True,
         attention: int = 0,
         out_stride: int = 4,
+        depth: int = 1,
     ):
         super().__init__(temperature, chroma_restore)
         if out_stride not in (2, 4):
             raise ValueError(f"out_stride must be 2 or 4, not {out_stride}")
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, not {depth}")
         w = width
         self.out_stride = out_stride
         self.stem = nn.Sequential(conv_bn_relu(1, w, 2), conv_bn_relu(w, w))  # 1/2
         self.enc2 = nn.Sequential(conv_bn_relu(w, 2 * w, 2), ResidualPair(2 * w))  # 1/4
-        self.enc3 = nn.Sequential(conv_bn_relu(2 * w, 4 * w, 2), ResidualPair(4 * w))  # 1/8
-        self.enc4 = nn.Sequential(conv_bn_relu(4 * w, 8 * w, 2), ResidualPair(8 * w, dilation=2))  # 1/16
+        # 1/8 and 1/16: ``depth`` residual pairs; those after the first start as the identity (grown
+        # into a trained depth-1 network by tinct.train.init_weights, they leave its output unchanged)
+        self.enc3 = nn.Sequential(
+            conv_bn_relu(2 * w, 4 * w, 2), *[ResidualPair(4 * w, identity=i > 0) for i in range(depth)]
+        )
+        self.enc4 = nn.Sequential(
+            conv_bn_relu(4 * w, 8 * w, 2), *[ResidualPair(8 * w, dilation=2, identity=i > 0) for i in range(depth)]
+        )
         self.context = GlobalContext(8 * w) if global_context else nn.Identity()
         self.attention = nn.Sequential(*[Attention(8 * w) for _ in range(attention)])
         self.dec3 = nn.Sequential(conv_bn_relu(12 * w, 4 * w), conv_bn_relu(4 * w, 4 * w))  # 1/8
@@ -133,6 +148,12 @@ class PrismNet(ClassificationColorizer):
             self.dec1 = None
             head_in = 2 * w
         self.head = nn.Conv2d(head_in, self.num_bins, 1)
+
+    def identity_at_init(self, key: str) -> bool:
+        """The residual pairs after the first at 1/8 and 1/16 (``enc3.2.*``, ``enc4.2.*``, ...)."""
+        stage, _, rest = key.partition(".")
+        index = rest.partition(".")[0]
+        return stage in ("enc3", "enc4") and index.isdigit() and int(index) >= 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.stem(x)

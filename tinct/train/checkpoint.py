@@ -180,16 +180,22 @@ def init_weights(model: torch.nn.Module, path: str | Path) -> list[str]:
 
     Tensors of the same shape are copied. A tensor that is larger only in its input-channel
     dimension (dim 1: e.g. a first convolution that now also takes hint channels) gets the old
-    weights in its first channels and zeros in the new ones, so the network starts out computing
-    what the old one did. Returns the names of the tensors that were widened this way. Raises
-    :class:`TrainingError` for a missing or unreadable file or any other mismatch.
+    weights in its first channels and zeros in the new ones; a tensor the file lacks is kept as
+    built where the model says its block is the identity as built
+    (:meth:`tinct.models.base.Colorizer.identity_at_init`: e.g. residual pairs grown into a
+    deeper network). Either way the network starts out computing what the old one did. Returns
+    the names of the tensors that were widened or kept as built. Raises :class:`TrainingError` for
+    a missing or unreadable file or any other mismatch.
     """
     try:
         src = load_file(str(path))
     except (OSError, SafetensorError) as e:
         raise TrainingError(f"cannot read init weights {path}: {e}") from None
     own = model.state_dict()
-    problems = [f"missing {k}" for k in own if k not in src] + [f"unexpected {k}" for k in src if k not in own]
+    grows = getattr(model, "identity_at_init", lambda key: False)
+    grown = [k for k in own if k not in src and grows(k)]
+    problems = [f"missing {k}" for k in own if k not in src and not grows(k)]
+    problems += [f"unexpected {k}" for k in src if k not in own]
     widened = []
     for key, dst in own.items():
         if key not in src:
@@ -207,7 +213,7 @@ def init_weights(model: torch.nn.Module, path: str | Path) -> list[str]:
     if problems:
         raise TrainingError(f"init weights {path} do not fit {type(model).__name__}: " + "; ".join(problems[:5]))
     model.load_state_dict(own)
-    return widened
+    return widened + grown
 
 
 def _same_but_dim1(a: torch.Size, b: torch.Size) -> bool:
