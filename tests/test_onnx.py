@@ -7,6 +7,7 @@ final 8-bit RGB within 2 codes (in practice 1, at a few pixels in a million) on 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -110,15 +111,38 @@ def test_backend_selection_and_cache(tmp_path, monkeypatch):
     expected = auto.predictor.path
     assert expected.parent == cache_dir() and expected.is_file()
     assert expected.name.startswith(f"lite-{weights_sha1(get_spec('lite').weights_path)[:12]}-")
-    mtime = expected.stat().st_mtime_ns
+    inode, mtime = expected.stat().st_ino, expected.stat().st_mtime_ns
+    os.utime(expected, ns=(mtime - 10**10, mtime - 10**10))  # 10 s older, so a use shows
     assert load_model("lite", device="cpu", backend="onnx").predictor.path == expected
-    assert expected.stat().st_mtime_ns == mtime  # exported once, then reused
+    assert expected.stat().st_ino == inode  # exported once, then reused (an export writes a new file)
+    assert expected.stat().st_mtime_ns > mtime - 10**10  # marked as used, for the cache's pruning
     warm = load_model("lite", device="cpu", backend="onnx", temperature=0.5).predictor
     assert warm.path != expected and warm.metadata["tinct_temperature"] == 0.5
     assert load_model("lite", device="cpu", backend="torch").backend == "torch"
     assert auto.with_working_size(128).backend == "onnx"
     with pytest.raises(ValueError, match="unknown backend"):
         load_model("lite", device="cpu", backend="tensorrt")
+
+
+def test_the_export_cache_drops_the_least_recently_used_beyond_its_cap(tmp_path, monkeypatch):
+    from tinct.backends.ort import prune_cache
+
+    files = []
+    for i, size in enumerate([300, 200, 100, 400]):  # oldest first
+        f = tmp_path / f"m{i}.onnx"
+        f.write_bytes(b"x" * size)
+        os.utime(f, (1000 + i, 1000 + i))
+        files.append(f)
+    (tmp_path / "notes.txt").write_bytes(b"y" * 5000)  # not an export: never counted nor touched
+    assert prune_cache(files[3], max_bytes=10_000) == []  # under the cap: nothing goes
+    assert prune_cache(files[3], max_bytes=650) == [files[0], files[1]]  # oldest first until it fits
+    assert [f.exists() for f in files] == [False, False, True, True] and (tmp_path / "notes.txt").exists()
+    assert prune_cache(files[2], max_bytes=0) == [files[3]]  # the one just written is always kept
+    assert files[2].exists()
+    monkeypatch.setenv("TINCT_CACHE_MAX_MB", "0.00005")  # 50 bytes, from the environment
+    files[3].write_bytes(b"x" * 400)
+    os.utime(files[3], (1, 1))
+    assert prune_cache(files[2]) == [files[3]]
 
 
 def test_a_cached_export_is_keyed_by_everything_it_depends_on(monkeypatch):

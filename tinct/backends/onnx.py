@@ -43,7 +43,9 @@ from tinct.backends.ort import (
     OnnxUnavailableError,
     cache_dir,
     export_path,
+    mark_used,
     onnxruntime_available,
+    prune_cache,
     read_metadata,
     require,
     weights_sha1,
@@ -146,12 +148,16 @@ def _export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **mode
 def cached_export(name: str, **model_options: Any) -> Path:
     """The exported file for ``name`` (and options) in :func:`cache_dir`, exporting it on first use
     (named as :func:`tinct.backends.ort.export_path` says: new weights or another temperature never
-    reuse a stale export). Safe to call from several threads: one exports, the others then find the file."""
+    reuse a stale export). Safe to call from several threads: one exports, the others then find the file.
+    A new export prunes the least recently used others beyond the cache's size cap
+    (:func:`tinct.backends.ort.prune_cache`)."""
     path, opts = export_path(name, **model_options)
     if not path.is_file():
         with _EXPORT_LOCK:
             if not path.is_file():
                 export_onnx(name, path, **opts)
+                prune_cache(path)
+    mark_used(path)
     return path
 
 
@@ -186,6 +192,7 @@ __all__ = [
     "export_onnx",
     "onnx_predictor_for",
     "onnxruntime_available",
+    "prune_cache",
     "read_metadata",
     "weights_sha1",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -119,6 +120,52 @@ def cache_dir() -> Path:
     return cache_root() / "onnx"
 
 
+#: the export cache's size cap when ``TINCT_CACHE_MAX_MB`` is not set (about 40 exports of the
+#: shipped models; each new weights file, temperature or tinct version adds one)
+DEFAULT_CACHE_MAX_MB = 1024
+
+
+def mark_used(path: Path) -> None:
+    """Record that the export ``path`` was just used (its modification time), for :func:`prune_cache`.
+    A cache the process may not write to is left as it is."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_cache(keep: Path, max_bytes: int | None = None) -> list[Path]:
+    """Delete the least recently used exports in ``keep``'s folder until they fit in ``max_bytes``
+    (default ``TINCT_CACHE_MAX_MB``, else :data:`DEFAULT_CACHE_MAX_MB`); ``keep`` itself is never
+    deleted. Recency is the modification time, which :func:`mark_used` refreshes on every load, so
+    exports of weights, temperatures or tinct versions no longer used go first. Every export can be
+    rebuilt (the next load of its model exports it again). Returns the deleted paths; files another
+    process removed first, or that cannot be removed, are skipped."""
+    if max_bytes is None:
+        max_bytes = int(float(os.environ.get("TINCT_CACHE_MAX_MB", DEFAULT_CACHE_MAX_MB)) * 1e6)
+    entries = []
+    for f in keep.parent.glob("*.onnx"):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in entries)
+    deleted = []
+    for _, size, f in sorted(entries, key=lambda e: e[0]):  # oldest first
+        if total <= max_bytes:
+            break
+        if f == keep:
+            continue
+        try:
+            f.unlink()
+        except OSError:
+            continue
+        total -= size
+        deleted.append(f)
+    return deleted
+
+
 def export_path(name: str, **model_options: Any) -> tuple[Path, dict[str, Any]]:
     """Where :func:`tinct.backends.onnx.cached_export` keeps ``name``'s export (and the options it bakes in).
 
@@ -168,4 +215,7 @@ def ready_predictor(spec: ModelSpec, device: Any, backend: str, model_options: d
     if not spec.weights_path.is_file() or not onnxruntime_available():
         return None
     path, _ = export_path(spec.name, **model_options)
-    return OnnxPredictor(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    mark_used(path)
+    return OnnxPredictor(path)
