@@ -194,7 +194,7 @@ def main() -> None:
                     print(row(label, c, run_case(srv.url, payload, c, n, args.max_seconds, 600)), flush=True)
 
         print("\nqueue full (queue_size=2, 16 clients, 2 MP uploads, no client-side retry)")
-        small = {"model": args.model, "queue_size": 2, "timeout_s": 600.0}
+        small = {**limits, "queue_size": 2}
         with Server(args.torch_threads, Path(tmp) / "server-small.log", **small) as srv:
             r = run_case(srv.url, uploads["2MP"], 16, 48, args.max_seconds, 600)
         print(HEADER)

@@ -172,7 +172,7 @@ def main() -> None:
 
         channels_last = copy.deepcopy(sessions["torch"].model).to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last)
-        predictors = {b: s.predictor if s.predictor is not None else s.network for b, s in sessions.items()}
+        predictors = {b: s.ab_predictor for b, s in sessions.items()}
         predictors["torch-cl"] = lambda t: channels_last.predict_ab(x_cl)
         model_rates: dict[str, list[float]] = {b: [] for b in predictors}
         with torch.inference_mode():

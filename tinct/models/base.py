@@ -43,13 +43,16 @@ class Colorizer(nn.Module):
         return False
 
     def identity_at_init(self, key: str) -> bool:
-        """Whether state-dict entry ``key`` belongs to a block that computes the identity as built.
+        """Whether state-dict entry ``key`` belongs to a block that computes the identity as built:
+        a submodule whose ``starts_as_identity`` attribute is true (e.g. a residual pair grown into
+        a trained network).
 
         Such blocks may be missing from the weights a fine-tune starts from
         (:func:`tinct.train.init_weights`): the grown network then computes exactly what the
-        smaller one did, and training takes the new blocks from there. None by default.
+        smaller one did, and training takes the new blocks from there.
         """
-        return False
+        grown = (name for name, module in self.named_modules() if getattr(module, "starts_as_identity", False))
+        return any(key.startswith(f"{name}.") for name in grown)
 
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return self(l_norm).float() * AB_SCALE

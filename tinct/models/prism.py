@@ -41,6 +41,8 @@ class ResidualPair(nn.Module):
         self.b = nn.Sequential(
             nn.Conv2d(ch, ch, 3, padding=dilation, dilation=dilation, bias=False), nn.BatchNorm2d(ch)
         )
+        #: read by :meth:`tinct.models.base.Colorizer.identity_at_init`
+        self.starts_as_identity = identity
         if identity:
             nn.init.zeros_(self.b[1].weight)
 
@@ -148,12 +150,6 @@ class PrismNet(ClassificationColorizer):
             self.dec1 = None
             head_in = 2 * w
         self.head = nn.Conv2d(head_in, self.num_bins, 1)
-
-    def identity_at_init(self, key: str) -> bool:
-        """The residual pairs after the first at 1/8 and 1/16 (``enc3.2.*``, ``enc4.2.*``, ...)."""
-        stage, _, rest = key.partition(".")
-        index = rest.partition(".")[0]
-        return stage in ("enc3", "enc4") and index.isdigit() and int(index) >= 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.stem(x)

@@ -119,6 +119,12 @@ class Session:
             self._network = TorchPredictor(self.model, self.device)
         return self._network
 
+    @property
+    def ab_predictor(self) -> Any:
+        """What runs the network as loaded: the :attr:`predictor` (e.g. an ONNX export) when there is
+        one, else the torch :attr:`network`. Normalised L (B, C, H, W) -> ab, torch tensors."""
+        return self.predictor if self.predictor is not None else self.network
+
     def _fact(self, attr: str, meta: str, default: Any) -> Any:
         """An attribute of the network, from the export's metadata while the network is not built."""
         info = getattr(self.predictor, "metadata", None) or {}
@@ -259,7 +265,7 @@ class Session:
         elif amp:
             predict = self.network.autocast
         else:
-            predict = self.predictor if self.predictor is not None else self.network
+            predict = self.ab_predictor
         frame_hints = per_frame if self.takes_hints else None
         from tinct.core.pipeline import predict_lowres_batch
 
