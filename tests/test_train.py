@@ -177,12 +177,40 @@ def test_adversarial_variant_pretrains_then_trains_d_and_g(smoke_dir, tmp_path, 
     assert any(k.startswith("disc.") for k in keys) and any(k.startswith("opt_d.") for k in keys)
 
 
-def test_adversarial_resume_is_exact(smoke_dir, tmp_path, monkeypatch):
-    def cfg(out):
-        return tiny_config(smoke_dir, out, model="gan", model_kwargs={"width": 8}, pretrain_steps=2)
+def test_critic_trains_beside_a_classification_models_objective(smoke_dir, tmp_path):
+    """adversarial_weight: D and G both step from the first step; the critic and its optimiser are
+    checkpointed; the model's loss is its objective + weight x the adversarial term."""
+    out = tmp_path / "critic"
+    kw = {"width": 8, "attention": 0}
+    train(tiny_config(smoke_dir, out, model="prism", size=64, model_kwargs=kw, adversarial_weight=0.5), progress=False)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2, 3, 4, 5, 6]
+    for row in log:
+        assert row["loss"] == pytest.approx(row["loss_objective"] + 0.5 * row["loss_adv"], rel=1e-3)
+        assert 0 < row["loss_d"] < 10 and row["loss_adv"] > 0  # lsgan: (D(fake) - 1)^2 / 2 and the like
+    from safetensors import safe_open
 
-    train(cfg(tmp_path / "a"), progress=False)
-    real = train_mod.AdversarialStep.__call__
+    with safe_open(str(out / "checkpoint.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    assert any(k.startswith("disc.") for k in keys) and any(k.startswith("opt_d.") for k in keys)
+    with pytest.raises(TrainingError, match="adversarial_weight needs a classification model; unet is regression"):
+        train(tiny_config(smoke_dir, tmp_path / "reg", model="unet", adversarial_weight=0.5), progress=False)
+    with pytest.raises(TrainingError, match="adversarial_weight must be 0 or more"):
+        TrainConfig(data=str(smoke_dir), adversarial_weight=-1).check()
+
+
+@pytest.mark.parametrize(
+    "step_class,kw",
+    [  # the GAN variant (its D and G optimisers, after G's pre-training) and a classification model's critic
+        ("AdversarialStep", {"model": "gan", "model_kwargs": {"width": 8}, "pretrain_steps": 2}),
+        ("CriticStep", {"model": "prism", "size": 64, "model_kwargs": {"width": 8, "attention": 0},
+                        "adversarial_weight": 0.5}),
+    ],
+)  # fmt: skip
+def test_adversarial_resume_is_exact(smoke_dir, tmp_path, monkeypatch, step_class, kw):
+    train(tiny_config(smoke_dir, tmp_path / "a", **kw), progress=False)
+    step = getattr(train_mod, step_class)
+    real = step.__call__
     calls = {"n": 0}
 
     def interrupt(self, *args):
@@ -191,11 +219,11 @@ def test_adversarial_resume_is_exact(smoke_dir, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, *args)
 
-    monkeypatch.setattr(train_mod.AdversarialStep, "__call__", interrupt)
+    monkeypatch.setattr(step, "__call__", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg(tmp_path / "b"), progress=False)
-    monkeypatch.setattr(train_mod.AdversarialStep, "__call__", real)
-    train(cfg(tmp_path / "b"), resume=True, progress=False)
+        train(tiny_config(smoke_dir, tmp_path / "b", **kw), progress=False)
+    monkeypatch.setattr(step, "__call__", real)
+    train(tiny_config(smoke_dir, tmp_path / "b", **kw), resume=True, progress=False)
     a = load_file(str(tmp_path / "a" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -564,3 +592,25 @@ def test_read_rebalancing_refuses_weights_without_a_prior(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a file")
     with pytest.raises(TrainingError, match="cannot read"):
         read_rebalancing(tmp_path / "junk.safetensors")
+
+
+def test_every_shipped_config_loads_and_names_weights_that_exist():
+    """Each TOML under configs/ is a config `tinct train` accepts (known keys, values it can train
+    with); an ``init`` it starts from is a committed file its network fits, or the weights another
+    shipped config's run writes (a chain that its script runs in order)."""
+    from pathlib import Path
+
+    from tinct.train import init_weights
+
+    root = Path(__file__).resolve().parents[1]
+    configs = sorted((root / "configs").rglob("*.toml"))
+    assert len(configs) >= 10
+    loaded = {path: TrainConfig.from_file(path) for path in configs}
+    written = {f"{cfg.out}/model.safetensors" for cfg in loaded.values()}
+    for path, cfg in loaded.items():
+        cfg.check()
+        if cfg.init in written:
+            continue
+        if cfg.init:
+            assert (root / cfg.init).is_file(), path.name
+            init_weights(train_mod.build_architecture(cfg.model, **cfg.model_kwargs), root / cfg.init)

@@ -114,6 +114,16 @@ def test_a_run_is_never_clobbered(smoke_dir, tiny_toml, tmp_path):
     assert not fresh.exists()
 
 
+def test_a_run_killed_before_its_first_checkpoint_is_started_over(smoke_dir, tiny_toml, tmp_path):
+    out = tmp_path / "killed"  # SIGKILL before the first checkpoint: a log and nothing to continue
+    out.mkdir()
+    (out / "log.jsonl").write_text('{"step": 1, "loss": 5.0}\n')
+    r = cli("train", "--config", tiny_toml, "--data", smoke_dir, "--steps", 2, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
+    assert (out / "model.safetensors").is_file()
+
+
 def test_ctrl_c_checkpoints_and_resume_is_exact(smoke_dir, tiny_toml, tmp_path, monkeypatch):
     base = ["train", "--config", tiny_toml, "--data", smoke_dir, "--steps", 6, "-q"]
     assert cli(*base, "--out", tmp_path / "a").exit_code == 0

@@ -157,6 +157,7 @@ def cached_export(name: str, **model_options: Any) -> Path:
             if not path.is_file():
                 export_onnx(name, path, **opts)
                 prune_cache(path)
+                return path  # just written: already the most recently used
     mark_used(path)
     return path
 

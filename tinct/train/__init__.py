@@ -22,12 +22,13 @@ from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.loop import train
 from tinct.train.precision import PRECISIONS, Precision
 from tinct.train.runinfo import TrainingInterrupted
-from tinct.train.steps import AdversarialStep, Objective, SupervisedStep, lr_lambda
+from tinct.train.steps import AdversarialStep, CriticStep, Objective, SupervisedStep, lr_lambda
 from tinct.train.validate import sample_grid, validate
 
 __all__ = [
     "PRECISIONS",
     "AdversarialStep",
+    "CriticStep",
     "Objective",
     "Precision",
     "SeededCrops",

@@ -50,11 +50,16 @@ class TrainConfig:
     #: weight of the colourfulness deficit of the colour shown (the annealed mean, or a regression
     #: model's output) against the truth's (:func:`tinct.train.losses.colourfulness_deficit`; 0: none)
     colourfulness_weight: float = 0.0
+    #: classification: weight of an adversarial term on the colour shown (the annealed mean): a small
+    #: conditional PatchGAN critic (:class:`tinct.train.steps.CriticStep`) learns to tell it from the
+    #: truth beside the cross-entropy (0: none; ``gan_mode`` picks its loss, default "lsgan")
+    adversarial_weight: float = 0.0
     prior_images: int = 1000
     loss: str = "auto"  #: regression pixel loss: "auto" (smooth L1), "l1", "mse"
     perceptual_weight: float = 0.0  #: weight of the perceptual term (needs feature_net)
     feature_net: str | None = None  #: safetensors of a trained tinct.train.losses.FeatureNet
-    gan_mode: str | None = None  #: adversarial models: "vanilla" or "lsgan" (default: the model's)
+    #: adversarial models and ``adversarial_weight``: "vanilla" or "lsgan" (default: the model's; "lsgan")
+    gan_mode: str | None = None
     pretrain_steps: int | None = None  #: adversarial models: G-only steps (default: the model's epochs)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     init: str | None = None  #: safetensors weights to start from (fine-tuning; see :func:`init_weights`)
@@ -112,7 +117,7 @@ class TrainConfig:
             raise TrainingError(f"--steps must be 1 or more, got {self.steps} (0 steps would write an untrained model)")
         if self.size < 1:
             raise TrainingError(f"--size must be 1 or more, got {self.size}")
-        for name in ("decoded_weight", "colourfulness_weight"):
+        for name in ("decoded_weight", "colourfulness_weight", "adversarial_weight"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be 0 or more, got {getattr(self, name):g}")
         if not 0 <= self.degrade <= 1:

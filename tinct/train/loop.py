@@ -61,7 +61,7 @@ from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.precision import Precision
 from tinct.train.runinfo import StopRequests, TrainingInterrupted, machine_name, model_card, prepare_out
-from tinct.train.steps import AdversarialStep, Objective, SupervisedStep
+from tinct.train.steps import AdversarialStep, CriticStep, Objective, SupervisedStep
 from tinct.train.validate import sample_grid, validate
 
 
@@ -384,6 +384,8 @@ def _make_model(
             objective,
             AdversarialStep(model, objective, cfg, total, device, len(dataset), precision),
         )
+    if cfg.adversarial_weight > 0:
+        return model, precision, objective, CriticStep(model, objective, cfg, total, device, precision)
     return model, precision, objective, SupervisedStep(model, objective, cfg, total, device, precision)
 
 

@@ -1,8 +1,11 @@
 """What surrounds a training loop: the run folder (refuse to clobber a run, ``--overwrite``, ``--resume``),
 stopping cleanly on SIGINT / SIGTERM, the machine it ran on, the last console lines and the run's model card.
 
-A run folder holds a run when it has any of :data:`RUN_FILES`. A new run refuses such a folder
-unless ``overwrite`` (the old run's files are removed first); ``resume`` needs its checkpoint.
+A run folder holds a run when it has any of :data:`RUN_FILES` but the log: a run killed before its
+first checkpoint (SIGKILL, a machine going away; SIGINT / SIGTERM write one) leaves only
+``log.jsonl``, nothing to continue, and a new run starts over it. A new run refuses a folder that
+holds a run unless ``overwrite`` (the old run's files are removed first); ``resume`` needs its
+checkpoint.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
             raise TrainingError(f"--resume: {out} has no checkpoint.safetensors; start a new run without --resume")
         return
     held = [name for name in RUN_FILES if (out / name).exists()]
-    if held and not overwrite:
+    if held and not overwrite and held != ["log.jsonl"]:
         raise TrainingError(
             f"{out} already holds a run ({held[0]}): continue it with --resume or replace it with --overwrite"
         )

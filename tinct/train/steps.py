@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from tinct.core.color import AB_SCALE
+from tinct.models.pix2pix import PatchDiscriminator
 from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.train.config import TrainConfig, TrainingError
 from tinct.train.data import CropDataset
@@ -68,14 +69,19 @@ class Objective:
             target = self.q.encode_soft(ab_small)
             weight = self.bin_weight[self.q.nearest(ab_small)]
             loss = soft_ce(out, target, weight)
-            if self.decoded_weight or self.colourfulness_weight:  # the colour the model will show
-                shown = self.q.annealed_mean(out, self.temperature, self.chroma_restore) / AB_SCALE
+            if self.decoded_weight or self.colourfulness_weight:
+                shown = self.shown(out)
                 if self.decoded_weight:  # held to the truth
                     loss = loss + self.decoded_weight * F.smooth_l1_loss(shown, ab_small / AB_SCALE, beta=0.05)
                 loss = loss + self._colourfulness_term(l_norm, shown, ab)
             return loss
         loss = self.pixel(out, ab, l_norm)
         return loss + self._colourfulness_term(l_norm, out, ab)
+
+    def shown(self, out: torch.Tensor) -> torch.Tensor:
+        """The colour a classification model will show for its logits ``out``: the annealed mean at its
+        temperature, as ab / 110 at the logits' resolution (differentiable)."""
+        return self.q.annealed_mean(out, self.temperature, self.chroma_restore) / AB_SCALE
 
     def _colourfulness_term(self, l_norm: torch.Tensor | None, shown: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """``colourfulness_weight`` x the colourfulness deficit of ``shown`` (ab / 110) against the truth
@@ -144,6 +150,56 @@ class SupervisedStep:
         self.precision.update()
         self.sched.step()
         return {"loss": loss}
+
+
+class CriticStep(SupervisedStep):
+    """A classification model's supervised step with an adversarial term (``adversarial_weight`` > 0).
+
+    A small conditional PatchGAN critic D (width 32, two strided layers) sees (L, ab / 110) at the
+    logits' resolution and learns, with Adam (lr ``cfg.lr``, betas 0.5 / 0.999) on the same schedule,
+    to tell the truth from the colour the model shows (:meth:`Objective.shown`); the model minimises
+    its cross-entropy objective + ``adversarial_weight`` x the generator's adversarial loss, with
+    its AdamW and gradient clipping as in :class:`SupervisedStep`. ``cfg.gan_mode``: "lsgan" (default)
+    or "vanilla".
+    """
+
+    def __init__(
+        self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, precision: Precision
+    ):
+        if model.kind != "classification":
+            raise TrainingError(f"adversarial_weight needs a classification model; {cfg.model} is {model.kind}")
+        super().__init__(model, objective, cfg, total, device, precision)
+        disc = precision.prepare(PatchDiscriminator(width=32, n_layers=2).to(device))
+        self.disc = distribute(disc, device)
+        self.opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, lr_lambda(cfg, total))
+        self.optimizers["opt_d"] = self.opt_d
+        self.schedulers["sched_d"] = self.sched_d
+        self.modules = {"disc": disc}  # checkpointed unwrapped
+        self.weight, self.mode = cfg.adversarial_weight, cfg.gan_mode or "lsgan"
+
+    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        amp = self.precision
+        with amp.autocast():
+            out = self.model(l_norm)
+            objective = self.objective(out, ab, l_norm)
+            shown = self.objective.shown(out)
+            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], shown.shape[-2:])
+            real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, shown.shape[-2:]) / AB_SCALE], 1)
+            fake = torch.cat([l_small, shown.detach().to(l_small.dtype)], 1)
+            loss_d = discriminator_loss(self.disc(real), self.disc(fake), self.mode)
+        _check_finite({"loss_d": loss_d}, step)
+        amp.step(loss_d, self.opt_d)
+        with amp.autocast():
+            adv = generator_adversarial_loss(self.disc(torch.cat([l_small, shown.to(l_small.dtype)], 1)), self.mode)
+            loss = objective + self.weight * adv
+        losses = {"loss": loss, "loss_d": loss_d, "loss_adv": adv, "loss_objective": objective}
+        _check_finite(losses, step)
+        amp.step(loss, self.opt, self.model.parameters(), clip=5.0)
+        amp.update()
+        self.sched.step()
+        self.sched_d.step()
+        return losses
 
 
 class AdversarialStep:
