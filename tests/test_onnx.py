@@ -145,6 +145,69 @@ def test_the_export_cache_drops_the_least_recently_used_beyond_its_cap(tmp_path,
     assert prune_cache(files[2]) == [files[3]]
 
 
+def test_the_graph_optimised_for_this_machine_is_cached_beside_its_export(tmp_path, monkeypatch):
+    """The first load saves onnxruntime's optimised graph (keyed by onnxruntime's version and the
+    CPU); later loads use it and give the same numbers; a broken one is rebuilt; a read-only cache
+    still loads; pruning takes an export's graphs with it."""
+    import onnxruntime as ort
+
+    from tinct.backends import hardware
+    from tinct.backends.ort import OnnxPredictor, optimized_path, prune_cache
+
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    export = load_model("lite", device="cpu", backend="onnx").predictor.path
+    fast = optimized_path(export, ort.__version__)
+    assert fast.is_file() and fast.parent == export.parent and fast.name.startswith(export.stem + ".")
+    assert sorted(p.name for p in export.parent.iterdir()) == sorted([export.name, fast.name])  # no temp files
+
+    opened = []
+    real_session = ort.InferenceSession
+
+    def recording(path, *args, **kw):
+        opened.append(os.path.basename(path))
+        return real_session(path, *args, **kw)
+
+    monkeypatch.setattr(ort, "InferenceSession", recording)
+    x = torch.rand(2, 1, 96, 128) * 2 - 1
+    cold, warm = OnnxPredictor(export), OnnxPredictor(export)  # the graph is in the cache now
+    assert opened == [fast.name, fast.name]
+    assert torch.equal(cold(x), warm(x)) and warm.metadata == cold.metadata
+    assert warm.metadata["tinct_model"] == "lite"
+    reference = load_model("lite", device="cpu", backend="torch").model.predict_ab(x)
+    assert (warm(x) - reference).abs().max().item() < AB_TOL
+
+    fast.write_bytes(b"not a graph")  # broken (a crash mid-copy, a disk error): rebuilt from the export
+    opened.clear()
+    assert torch.equal(OnnxPredictor(export)(x), cold(x)) and opened == [fast.name, export.name]
+    assert fast.stat().st_size > 1000
+
+    monkeypatch.setattr(hardware, "cpu_signature", lambda: "another CPU")  # another machine, same cache
+    monkeypatch.setattr("tinct.backends.ort.cpu_signature", hardware.cpu_signature)
+    other = optimized_path(export, ort.__version__)
+    assert other != fast and optimized_path(export, "0.0") != other
+
+    unwritable = tmp_path / "read-only" / "graph.opt"  # where it may not write (a folder it cannot create)
+    monkeypatch.setattr("tinct.backends.ort.optimized_path", lambda export, version: unwritable)
+    opened.clear()
+    assert torch.equal(OnnxPredictor(export)(x), cold(x)) and opened == [export.name, export.name]
+    assert not unwritable.parent.exists() and len(list(export.parent.iterdir())) == 2
+    monkeypatch.undo()
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+
+    old = export.with_name("old-0123456789ab-cdef0123.onnx")  # an older export and its graph
+    old.write_bytes(b"x" * 100)
+    old_graph = old.with_name(old.stem + ".abcd1234.opt")
+    old_graph.write_bytes(b"x" * 100)
+    orphan = export.with_name("gone-0123456789ab-cdef0123.abcd1234.opt")  # its export was deleted
+    orphan.write_bytes(b"x" * 10)
+    for f in (old, old_graph):
+        os.utime(f, (1000, 1000))
+    OnnxPredictor(export)  # writes this machine's graph of the export again
+    mine = optimized_path(export, ort.__version__)
+    assert set(prune_cache(export, max_bytes=0)) == {orphan, old, old_graph}  # oldest first, with its graph
+    assert export.exists() and mine.exists()
+
+
 def test_a_cached_export_is_keyed_by_everything_it_depends_on(monkeypatch):
     """Same weights, but another tinct version or other registry arguments: another file."""
     from dataclasses import replace

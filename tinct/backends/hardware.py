@@ -39,6 +39,12 @@ def cpu_name() -> str:
     return _cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
+def cpu_signature() -> str:
+    """The CPU's model name, architecture and instruction-set flags as one string: what code tuned to
+    this CPU depends on (without /proc/cpuinfo, the name and the architecture alone)."""
+    return " ".join([cpu_name(), platform.machine(), _cpuinfo().get("flags", "")])
+
+
 def cpu_bf16_support() -> dict[str, bool]:
     """Each of :data:`BF16_FLAGS` -> whether this CPU has it.
 
