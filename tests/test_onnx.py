@@ -7,8 +7,10 @@ final 8-bit RGB within 2 codes (in practice 1, at a few pixels in a million) on 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,7 +160,8 @@ def test_the_graph_optimised_for_this_machine_is_cached_beside_its_export(tmp_pa
     export = load_model("lite", device="cpu", backend="onnx").predictor.path
     fast = optimized_path(export, ort.__version__)
     assert fast.is_file() and fast.parent == export.parent and fast.name.startswith(export.stem + ".")
-    assert sorted(p.name for p in export.parent.iterdir()) == sorted([export.name, fast.name])  # no temp files
+    kept = sorted(p.name for p in export.parent.iterdir() if p.name != "sha1.json")  # weights_sha1's memo
+    assert kept == sorted([export.name, fast.name])  # no temp files
 
     opened = []
     real_session = ort.InferenceSession
@@ -190,7 +193,7 @@ def test_the_graph_optimised_for_this_machine_is_cached_beside_its_export(tmp_pa
     monkeypatch.setattr("tinct.backends.ort.optimized_path", lambda export, version: unwritable)
     opened.clear()
     assert torch.equal(OnnxPredictor(export)(x), cold(x)) and opened == [export.name, export.name]
-    assert not unwritable.parent.exists() and len(list(export.parent.iterdir())) == 2
+    assert not unwritable.parent.exists() and len(list(export.parent.iterdir())) == 3  # + sha1.json
     monkeypatch.undo()
     monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
 
@@ -206,6 +209,37 @@ def test_the_graph_optimised_for_this_machine_is_cached_beside_its_export(tmp_pa
     mine = optimized_path(export, ort.__version__)
     assert set(prune_cache(export, max_bytes=0)) == {orphan, old, old_graph}  # oldest first, with its graph
     assert export.exists() and mine.exists()
+
+
+def test_a_weights_files_hash_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+
+    from tinct.backends import ort as ort_mod
+
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"a" * 1000)
+    hashed = []
+    real_hash = ort_mod.hash_file
+    monkeypatch.setattr(ort_mod, "hash_file", lambda p: hashed.append(p) or real_hash(p))
+    first = ort_mod.weights_sha1(weights)
+    assert first == hashlib.sha1(b"a" * 1000).hexdigest() and len(hashed) == 1
+    assert ort_mod.weights_sha1(weights) == first and len(hashed) == 1  # remembered: not read again
+    weights.write_bytes(b"b" * 1000)  # same size, new contents and modification time
+    os.utime(weights, ns=(10**18, 10**18))
+    assert ort_mod.weights_sha1(weights) == hashlib.sha1(b"b" * 1000).hexdigest() and len(hashed) == 2
+    memo = cache_dir() / "sha1.json"
+    memo.write_text("{not json")  # a broken memo: hashed again and rewritten
+    assert ort_mod.weights_sha1(weights) == hashlib.sha1(b"b" * 1000).hexdigest() and len(hashed) == 3
+    assert ort_mod.weights_sha1(weights) == hashlib.sha1(b"b" * 1000).hexdigest() and len(hashed) == 3
+    monkeypatch.setattr(ort_mod, "SHA1_MEMO_ENTRIES", 2)  # bounded: the oldest entries go
+    for name in ("x", "y"):
+        (tmp_path / name).write_bytes(name.encode())
+        ort_mod.weights_sha1(tmp_path / name)
+    assert sorted(Path(k).name for k in json.loads(memo.read_text())) == ["x", "y"]
+    monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "file-not-folder"))
+    (tmp_path / "file-not-folder").write_text("")  # a cache it cannot write to: still the right hash
+    assert ort_mod.weights_sha1(weights) == hashlib.sha1(b"b" * 1000).hexdigest()
 
 
 def test_a_cached_export_is_keyed_by_everything_it_depends_on(monkeypatch):
