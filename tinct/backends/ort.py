@@ -27,6 +27,8 @@ import numpy as np
 
 from tinct.backends.hardware import cpu_signature, cpu_threads
 from tinct.io.cache import cache_root
+from tinct.io.errors import ImageError
+from tinct.io.images import atomic_write_bytes
 from tinct.registry import ModelSpec, resolve_spec
 
 if TYPE_CHECKING:
@@ -79,16 +81,10 @@ def weights_sha1(path: str | Path) -> str:
     memo.pop(key, None)
     memo[key] = {"stamp": stamp, "sha1": digest}  # the newest last; the oldest are dropped
     memo = dict(list(memo.items())[-SHA1_MEMO_ENTRIES:])
-    tmp = memo_path.with_name(f"sha1.json.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_path)
-    except OSError:  # a read-only cache, or not a folder: the hash is right all the same
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+        atomic_write_bytes(memo_path, json.dumps(memo).encode())
+    except (OSError, ImageError):  # a read-only cache, or not a folder: the hash is right all the same
+        pass
     return digest
 
 
@@ -164,8 +160,7 @@ class OnnxPredictor:
             except Exception:  # onnxruntime's own exception types (Fail, InvalidGraph, ...): rebuild it
                 pass
             else:
-                mark_used(fast)
-                return session
+                return session  # not marked used: prune_cache goes by its export's last use alone
         tmp = fast.with_name(f"{fast.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
             session = ort.InferenceSession(str(self.path), self._options(ort, True, tmp), providers=providers)

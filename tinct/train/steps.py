@@ -128,6 +128,13 @@ def _check_finite(losses: dict[str, torch.Tensor], step: int) -> None:
             raise TrainingError(f"non-finite {name} ({value.item()}) at step {step}; stopped.")
 
 
+def _critic_inputs(l_norm: torch.Tensor, ab: torch.Tensor, size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a conditional critic sees at a model's output ``size``: L pooled to it, and the real
+    pair (L, truth's ab / 110) stacked; a fake pair is that L beside the model's colour."""
+    l_small = F.adaptive_avg_pool2d(l_norm[:, :1], size)
+    return l_small, torch.cat([l_small, F.adaptive_avg_pool2d(ab, size) / AB_SCALE], 1)
+
+
 class SupervisedStep:
     """One optimiser step of a regression or classification model (AdamW, warm-up + cosine)."""
 
@@ -184,8 +191,7 @@ class CriticStep(SupervisedStep):
             out = self.model(l_norm)
             objective = self.objective(out, ab, l_norm)
             shown = self.objective.shown(out)
-            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], shown.shape[-2:])
-            real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, shown.shape[-2:]) / AB_SCALE], 1)
+            l_small, real = _critic_inputs(l_norm, ab, shown.shape[-2:])
             fake = torch.cat([l_small, shown.detach().to(l_small.dtype)], 1)
             loss_d = discriminator_loss(self.disc(real), self.disc(fake), self.mode)
         _check_finite({"loss_d": loss_d}, step)
@@ -252,8 +258,7 @@ class AdversarialStep:
             return losses
         mode = self.hp.gan_mode
         with amp.autocast():
-            l_small = F.adaptive_avg_pool2d(l_norm[:, :1], fake.shape[-2:])
-            real = torch.cat([l_small, F.adaptive_avg_pool2d(ab, fake.shape[-2:]) / AB_SCALE], 1)
+            l_small, real = _critic_inputs(l_norm, ab, fake.shape[-2:])
             loss_d = discriminator_loss(self.disc(real), self.disc(torch.cat([l_small, fake.detach()], 1)), mode)
         _check_finite({"loss_d": loss_d}, step)
         amp.step(loss_d, self.opt_d)
