@@ -642,12 +642,12 @@ def test_hint_model_resume_is_exact(smoke_dir, tmp_path, monkeypatch):
     real = train_mod.SupervisedStep.__call__
     calls = {"n": 0}
 
-    def interrupt_at_step_4(self, step, x, ab):
+    def interrupt_at_step_4(self, step, x, ab, index=None):
         assert x.shape[1] == 4  # L + the hint channels
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
-        return real(self, step, x, ab)
+        return real(self, step, x, ab, index)
 
     monkeypatch.setattr(train_mod.SupervisedStep, "__call__", interrupt_at_step_4)
     with pytest.raises(KeyboardInterrupt):

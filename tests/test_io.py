@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from tinct.io import ImageError, atomic_write_bytes, encode_image, output_format, read_image
+from tinct.io import ImageError, WriteError, atomic_write_bytes, encode_image, output_format, read_image
 
 from .conftest import gradient_rgb
 
@@ -187,10 +187,19 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("os.replace", boom)
-    with pytest.raises(ImageError, match="cannot write"):
+    with pytest.raises(WriteError, match="cannot write .*out.png: No space left on device") as e:
         atomic_write_bytes(target, b"new")
+    # one error for both kinds of caller: a batch catches ImageError, a cache's memo OSError
+    assert isinstance(e.value, ImageError) and isinstance(e.value, OSError)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_atomic_write_into_a_folder_that_cannot_be_made(tmp_path):
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(WriteError, match="cannot write"):
+        atomic_write_bytes(tmp_path / "file" / "out.png", b"new")
+    assert (tmp_path / "file").read_bytes() == b"x"
 
 
 def test_unsupported_output_format():

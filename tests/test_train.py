@@ -205,6 +205,9 @@ def test_critic_trains_beside_a_classification_models_objective(smoke_dir, tmp_p
         ("AdversarialStep", {"model": "gan", "model_kwargs": {"width": 8}, "pretrain_steps": 2}),
         ("CriticStep", {"model": "prism", "size": 64, "model_kwargs": {"width": 8, "attention": 0},
                         "adversarial_weight": 0.5}),
+        # and the scene head (a second parameter group of the model's AdamW; one folder: one class)
+        ("SceneStep", {"model": "prism", "size": 64, "model_kwargs": {"width": 8, "attention": 0},
+                       "scene_weight": 0.5, "scene_min_images": 1}),
     ],
 )  # fmt: skip
 def test_adversarial_resume_is_exact(smoke_dir, tmp_path, monkeypatch, step_class, kw):

@@ -27,8 +27,7 @@ import numpy as np
 
 from tinct.backends.hardware import cpu_signature, cpu_threads
 from tinct.io.cache import cache_root
-from tinct.io.errors import ImageError
-from tinct.io.images import atomic_write_bytes
+from tinct.io.files import atomic_write_bytes
 from tinct.registry import ModelSpec, resolve_spec
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ def weights_sha1(path: str | Path) -> str:
     memo = dict(list(memo.items())[-SHA1_MEMO_ENTRIES:])
     try:
         atomic_write_bytes(memo_path, json.dumps(memo).encode())
-    except (OSError, ImageError):  # a read-only cache, or not a folder: the hash is right all the same
+    except OSError:  # a read-only cache, or not a folder: the hash is right all the same
         pass
     return digest
 

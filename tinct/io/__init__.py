@@ -1,10 +1,12 @@
 """Layer 2: files in and out. Ordinary images (:mod:`tinct.io.images`, re-exported here: ``tinct.io`` is
-the image API), uncertainty maps (:mod:`tinct.io.uncertainty`), medical formats (:mod:`tinct.io.medical`:
-DICOM, NIfTI, FITS) and video containers (:mod:`tinct.io.video`).
+the image API), atomic writes (:mod:`tinct.io.files`), uncertainty maps (:mod:`tinct.io.uncertainty`),
+medical formats (:mod:`tinct.io.medical`: DICOM, NIfTI, FITS) and video containers (:mod:`tinct.io.video`).
 
 Readers turn files into arrays and writers arrays into files; nothing here loads a model or colorizes.
 """
 
+from tinct.io.errors import WriteError
+from tinct.io.files import atomic_write_bytes
 from tinct.io.images import (
     DEFAULT_MAX_PIXELS,
     FORMAT_BY_EXTENSION,
@@ -13,7 +15,6 @@ from tinct.io.images import (
     ImageTooLargeError,
     LoadedImage,
     NotAnImageError,
-    atomic_write_bytes,
     encode_image,
     extension_for,
     image_from_array,
@@ -31,6 +32,7 @@ __all__ = [
     "ImageTooLargeError",
     "LoadedImage",
     "NotAnImageError",
+    "WriteError",
     "atomic_write_bytes",
     "encode_image",
     "extension_for",

@@ -7,6 +7,11 @@ class ImageError(Exception):
     """An input that cannot be read, or an output that cannot be written. One-line message."""
 
 
+class WriteError(ImageError, OSError):
+    """An output that cannot be written (:func:`tinct.io.files.atomic_write_bytes`): an :class:`ImageError`
+    for a batch that reports a bad file and goes on, an :class:`OSError` for a cache that shrugs it off."""
+
+
 class ImageTooLargeError(ImageError):
     """More pixels than the limit (checked from the header, before decoding: bombs)."""
 

@@ -9,15 +9,15 @@ Every failure is an :class:`ImageError` with a one-line message.
 In-memory images (a PIL image, a numpy array) become the same :class:`LoadedImage` through
 :func:`image_from_pil` and :func:`image_from_array`.
 
-Writing is atomic (temporary file in the destination folder, then rename), so an interrupted
-run never leaves a truncated output behind and re-running a batch skips finished files.
+Writing is atomic (:func:`tinct.io.files.atomic_write_bytes`: a temporary file in the destination
+folder, then a rename), so an interrupted run never leaves a truncated output behind and re-running
+a batch skips finished files.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from tinct.core.pixels import to_uint8, unit_to_uint16
 from tinct.io.errors import ImageError, ImageTooLargeError, NotAnImageError, one_line
+from tinct.io.files import atomic_write_bytes
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 
@@ -297,26 +298,6 @@ def encode_image(
     buf = io.BytesIO()
     im.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename (the
-    temporary file is this process's and thread's own, so concurrent writers never share one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tinct-tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ImageError(f"cannot write {path}: {e.strerror or e}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_image(path: str | Path, rgb: np.ndarray, fmt: str | None = None, **kwargs: Any) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinct.io.images import atomic_write_bytes
+from tinct.io.files import atomic_write_bytes
 from tinct.version import __version__
 
 SUFFIX = "_uncertainty"  #: appended to the input's stem

@@ -111,6 +111,9 @@ class PrismNet(ClassificationColorizer):
     """(B, 1, H, W) normalised L -> (B, Q, H / out_stride, W / out_stride) logits over the ab bins."""
 
     multiple = 16
+    #: the module whose output (B, scene_channels, h, w) holds the whole-image features a scene
+    #: classifier reads in training (:class:`tinct.train.steps.SceneStep`)
+    scene_features = "attention"
 
     def __init__(
         self,
@@ -139,6 +142,7 @@ class PrismNet(ClassificationColorizer):
         self.enc4 = nn.Sequential(
             conv_bn_relu(4 * w, 8 * w, 2), *[ResidualPair(8 * w, dilation=2, identity=i > 0) for i in range(depth)]
         )
+        self.scene_channels = 8 * w
         self.context = GlobalContext(8 * w) if global_context else nn.Identity()
         self.attention = nn.Sequential(*[Attention(8 * w) for _ in range(attention)])
         self.dec3 = nn.Sequential(conv_bn_relu(12 * w, 4 * w), conv_bn_relu(4 * w, 4 * w))  # 1/8

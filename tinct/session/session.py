@@ -27,11 +27,11 @@ from PIL import Image
 from tinct.core import fullres, lowres
 from tinct.core.color import luminance
 from tinct.core.hints import Hint, HintError
+from tinct.io.files import atomic_write_bytes
 from tinct.io.images import (
     FORMAT_BY_EXTENSION,
     ImageError,
     LoadedImage,
-    atomic_write_bytes,
     extension_for,
     image_from_array,
     image_from_pil,

@@ -22,7 +22,7 @@ from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.loop import train
 from tinct.train.precision import PRECISIONS, Precision
 from tinct.train.runinfo import TrainingInterrupted
-from tinct.train.steps import AdversarialStep, CriticStep, Objective, SupervisedStep, lr_lambda
+from tinct.train.steps import AdversarialStep, CriticStep, Objective, SceneStep, SupervisedStep, lr_lambda
 from tinct.train.validate import sample_grid, validate
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "CriticStep",
     "Objective",
     "Precision",
+    "SceneStep",
     "SeededCrops",
     "StepSampler",
     "SupervisedStep",

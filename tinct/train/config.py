@@ -54,6 +54,11 @@ class TrainConfig:
     #: conditional PatchGAN critic (:class:`tinct.train.steps.CriticStep`) learns to tell it from the
     #: truth beside the cross-entropy (0: none; ``gan_mode`` picks its loss, default "lsgan")
     adversarial_weight: float = 0.0
+    #: weight of a joint scene-classification term (Iizuka et al.): a linear head on the model's
+    #: whole-image features names each image's source and class, from the data's manifest.csv or its
+    #: folders (:class:`tinct.train.steps.SceneStep`, :mod:`tinct.train.labels`; 0: none)
+    scene_weight: float = 0.0
+    scene_min_images: int = 20  #: a scene label held by fewer images falls back to its source
     prior_images: int = 1000
     loss: str = "auto"  #: regression pixel loss: "auto" (smooth L1), "l1", "mse"
     perceptual_weight: float = 0.0  #: weight of the perceptual term (needs feature_net)
@@ -104,7 +109,7 @@ class TrainConfig:
     def check(self) -> None:
         """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a batch or a
         step count below 1, both steps and epochs set, a crop size that is not positive, a negative loss weight,
-        a degrade probability outside [0, 1]."""
+        a degrade probability outside [0, 1], a scene term beside an adversarial one."""
         if not self.data:
             raise TrainingError(
                 "no training data: give --data FOLDER (your own colour images), or data = in the config"
@@ -117,9 +122,11 @@ class TrainConfig:
             raise TrainingError(f"--steps must be 1 or more, got {self.steps} (0 steps would write an untrained model)")
         if self.size < 1:
             raise TrainingError(f"--size must be 1 or more, got {self.size}")
-        for name in ("decoded_weight", "colourfulness_weight", "adversarial_weight"):
+        for name in ("decoded_weight", "colourfulness_weight", "adversarial_weight", "scene_weight"):
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be 0 or more, got {getattr(self, name):g}")
+        if self.scene_weight and self.adversarial_weight:
+            raise TrainingError("scene_weight and adversarial_weight cannot be combined yet; set one of them to 0")
         if not 0 <= self.degrade <= 1:
             raise TrainingError(f"degrade is a probability, from 0 to 1; got {self.degrade:g}")
 

@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 from tinct.core.color import normalize_l, rgb_to_lab
 from tinct.core.gray import is_near_gray
 from tinct.io.cache import cache_root
-from tinct.io.images import IMAGE_EXTENSIONS, ImageError, atomic_write_bytes
+from tinct.io.files import atomic_write_bytes
+from tinct.io.images import IMAGE_EXTENSIONS
 from tinct.train.config import TrainingError
 
 
@@ -130,7 +131,7 @@ def _read_verdicts(cache: Path | None) -> dict[str, list]:
 def _write_verdicts(cache: Path, verdicts: dict[str, list]) -> None:
     try:
         atomic_write_bytes(cache, json.dumps(verdicts, separators=(",", ":")).encode())
-    except (OSError, ImageError):
+    except OSError:
         pass  # a read-only cache: screen again next time
 
 
@@ -209,8 +210,17 @@ def collate_skip_none(batch):
     return torch.stack(batch)
 
 
+def collate_indexed(batch):
+    """Stack a batch of ``(index, crop or None)`` items, dropping failed crops: ``(crops, indices)``,
+    or None where every crop failed."""
+    kept = [(i, b) for i, b in batch if b is not None]
+    if not kept:
+        return None
+    return torch.stack([b for _, b in kept]), torch.tensor([i for i, _ in kept], dtype=torch.long)
+
+
 class SeededCrops(torch.utils.data.Dataset):
-    """Wraps CropDataset so that each item is drawn with its own RNG seed."""
+    """Wraps CropDataset so that each item is drawn with its own RNG seed: ``(index, crop or None)``."""
 
     def __init__(self, base: CropDataset):
         self.base = base
@@ -223,7 +233,7 @@ class SeededCrops(torch.utils.data.Dataset):
         state = random.getstate()
         random.seed(seed)
         try:
-            return self.base[idx]
+            return idx, self.base[idx]
         finally:
             random.setstate(state)
 

@@ -51,7 +51,7 @@ from tinct.train.data import (
     CropDataset,
     Screened,
     SeededCrops,
-    collate_skip_none,
+    collate_indexed,
     lab_batch,
     screen_images,
     screening_cache,
@@ -61,7 +61,7 @@ from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.precision import Precision
 from tinct.train.runinfo import StopRequests, TrainingInterrupted, machine_name, model_card, prepare_out
-from tinct.train.steps import AdversarialStep, CriticStep, Objective, SupervisedStep
+from tinct.train.steps import AdversarialStep, CriticStep, Objective, SceneStep, SupervisedStep
 from tinct.train.validate import sample_grid, validate
 
 
@@ -170,13 +170,14 @@ def _train(
             if batch is None:
                 step += 1
                 continue
-            l_norm, ab = lab_batch(batch, device)
+            rgb, index = batch
+            l_norm, ab = lab_batch(rgb, device)
             if cfg.degrade:  # scan-like input, drawn from (seed, step, rank): resume stays exact
                 l_norm = degrade_l(l_norm, degrade_generator(cfg.seed, step, rank), cfg.degrade)
             if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
                 l_norm = torch.cat([l_norm, simulate_hints(ab, hint_generator(cfg.seed, step, rank))], 1)
             try:
-                losses = trainer(step, precision.prepare_input(l_norm), ab)
+                losses = trainer(step, precision.prepare_input(l_norm), ab, index)
             except TrainingError as e:
                 if log is not None:
                     log.file.close()
@@ -184,7 +185,7 @@ def _train(
                 raise TrainingError(f"{e} The last good checkpoint is kept at {kept}") from None
             loss = losses["loss"]
             step += 1
-            facts.images += batch.shape[0] * world
+            facts.images += rgb.shape[0] * world
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{facts.images_per_s():.1f}")
@@ -344,7 +345,7 @@ def _loader(cfg: TrainConfig, dataset: CropDataset, step: int, total: int, rank:
         batch_size=cfg.batch // world,
         sampler=StepSampler(len(dataset), cfg.batch, cfg.seed, step, total, rank, world),
         num_workers=cfg.workers,
-        collate_fn=collate_skip_none,
+        collate_fn=collate_indexed,
         persistent_workers=False,
     )
 
@@ -386,6 +387,8 @@ def _make_model(
         )
     if cfg.adversarial_weight > 0:
         return model, precision, objective, CriticStep(model, objective, cfg, total, device, precision)
+    if cfg.scene_weight > 0:
+        return model, precision, objective, SceneStep(model, objective, cfg, total, device, precision, dataset)
     return model, precision, objective, SupervisedStep(model, objective, cfg, total, device, precision)
 
 

@@ -16,6 +16,7 @@ from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.train.config import TrainConfig, TrainingError
 from tinct.train.data import CropDataset
 from tinct.train.distributed import distribute
+from tinct.train.labels import IGNORE, scene_labels
 from tinct.train.losses import (
     PerceptualLoss,
     build_feature_net,
@@ -148,8 +149,11 @@ class SupervisedStep:
         self.schedulers = {"sched": self.sched}
         self.modules: dict[str, torch.nn.Module] = {}
 
-    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One step on the model's input ``l_norm`` (normalised L, plus a hint model's hint channels)."""
+    def __call__(
+        self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One step on the model's input ``l_norm`` (normalised L, plus a hint model's hint channels);
+        ``index``: each crop's image in the dataset (read by :class:`SceneStep`)."""
         with self.precision.autocast():
             loss = self.objective(self.model(l_norm), ab, l_norm)
         _check_finite({"loss": loss}, step)
@@ -185,7 +189,9 @@ class CriticStep(SupervisedStep):
         self.modules = {"disc": disc}  # checkpointed unwrapped
         self.weight, self.mode = cfg.adversarial_weight, cfg.gan_mode or "lsgan"
 
-    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         amp = self.precision
         with amp.autocast():
             out = self.model(l_norm)
@@ -205,6 +211,73 @@ class CriticStep(SupervisedStep):
         amp.update()
         self.sched.step()
         self.sched_d.step()
+        return losses
+
+
+class SceneStep(SupervisedStep):
+    """A supervised step with a joint scene-classification term (``scene_weight`` > 0; Iizuka et al.).
+
+    A linear head on the model's whole-image features (the output of its ``scene_features`` module,
+    averaged over positions) names each crop's scene (:func:`tinct.train.labels.scene_labels`: the
+    data's own sources and classes); the model minimises its objective + ``scene_weight`` x that
+    cross-entropy (images without a label are ignored). The head is trained with the model (a
+    parameter group of the model's AdamW, on the same schedule), checkpointed and resumed, and never
+    exported: the released network is the colour network alone.
+    """
+
+    def __init__(
+        self,
+        model,
+        objective: Objective,
+        cfg: TrainConfig,
+        total: int,
+        device: torch.device,
+        precision: Precision,
+        dataset: CropDataset,
+    ):
+        layer = getattr(model, "scene_features", None)
+        if layer is None:
+            raise TrainingError(f"scene_weight needs a model with whole-image features; {cfg.model} has none")
+        super().__init__(model, objective, cfg, total, device, precision)
+        labels, self.classes = scene_labels(dataset.paths, cfg.scene_min_images)
+        if not self.classes:
+            raise TrainingError(
+                f"scene_weight: no scene labels in {cfg.data} (no manifest.csv with a source column, and no "
+                f"folder holds {cfg.scene_min_images} images); set scene_weight = 0"
+            )
+        self.labels = torch.tensor(labels, dtype=torch.long)
+        head = torch.nn.Linear(model.scene_channels, len(self.classes)).to(device)
+        # one AdamW for the model and the head (a second parameter group), on the one schedule
+        params = [{"params": list(model.parameters())}, {"params": list(head.parameters())}]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
+        self.optimizers = {"opt": self.opt}
+        self.schedulers = {"sched": self.sched}
+        self.modules = {"scene": head}  # checkpointed unwrapped
+        self.head, self.weight = distribute(head, device), cfg.scene_weight
+        self._features: list[torch.Tensor] = []
+        model.get_submodule(layer).register_forward_hook(lambda _m, _i, out: self._features.append(out))
+
+    def __call__(
+        self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        if index is None:
+            raise TrainingError("scene_weight needs each crop's image index")
+        target = self.labels[index.cpu()].to(l_norm.device)
+        self._features.clear()
+        with self.precision.autocast():
+            out = self.model(l_norm)
+            objective = self.objective(out, ab, l_norm)
+            pooled = self._features[-1].float().mean((2, 3))
+        self._features.clear()
+        logits = self.head(pooled)
+        scene = F.cross_entropy(logits, target, ignore_index=IGNORE) if (target != IGNORE).any() else logits.sum() * 0
+        loss = objective + self.weight * scene
+        losses = {"loss": loss, "loss_objective": objective, "loss_scene": scene}
+        _check_finite(losses, step)
+        self.precision.step(loss, self.opt, [p for g in self.opt.param_groups for p in g["params"]], clip=5.0)
+        self.precision.update()
+        self.sched.step()
         return losses
 
 
@@ -242,7 +315,9 @@ class AdversarialStep:
         self.schedulers = {"sched": self.sched_g, "sched_d": self.sched_d}
         self.modules = {"disc": disc}  # checkpointed unwrapped
 
-    def __call__(self, step: int, l_norm: torch.Tensor, ab: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         amp = self.precision
         with amp.autocast():
             fake = self.model(l_norm)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tinct.classical.lut import DEFAULT_LUT, PSEUDO_COLOUR_NOTE
-from tinct.io.images import atomic_write_bytes, encode_image, extension_for, output_format
+from tinct.io.files import atomic_write_bytes
+from tinct.io.images import encode_image, extension_for, output_format
 from tinct.io.medical.anonymize import apply_basic_profile
 from tinct.io.medical.image import MedicalImage
 from tinct.version import __version__
