@@ -154,7 +154,7 @@ def test_the_graph_optimised_for_this_machine_is_cached_beside_its_export(tmp_pa
     import onnxruntime as ort
 
     from tinct.backends import hardware
-    from tinct.backends.ort import OnnxPredictor, optimized_path, prune_cache
+    from tinct.backends.ort import OnnxPredictor, export_stem, optimized_path, prune_cache
 
     monkeypatch.setenv("TINCT_CACHE", str(tmp_path / "cache"))
     export = load_model("lite", device="cpu", backend="onnx").predictor.path
@@ -188,6 +188,7 @@ def test_the_graph_optimised_for_this_machine_is_cached_beside_its_export(tmp_pa
     monkeypatch.setattr("tinct.backends.ort.cpu_signature", hardware.cpu_signature)
     other = optimized_path(export, ort.__version__)
     assert other != fast and optimized_path(export, "0.0") != other
+    assert export_stem(other) == export_stem(fast) == export_stem(export) == export.stem  # prune_cache's groups
 
     unwritable = tmp_path / "read-only" / "graph.opt"  # where it may not write (a folder it cannot create)
     monkeypatch.setattr("tinct.backends.ort.optimized_path", lambda export, version: unwritable)

@@ -207,6 +207,12 @@ def optimized_path(export: Path, ort_version: str) -> Path:
     return export.with_name(f"{export.stem}.{key}{OPTIMIZED_SUFFIX}")
 
 
+def export_stem(cache_file: Path) -> str:
+    """The stem of the export a cache file belongs to: an export's own (``.onnx``), or the export an
+    optimised graph was made from (the inverse of :func:`optimized_path`)."""
+    return cache_file.stem if cache_file.suffix == ".onnx" else cache_file.stem.rsplit(".", 1)[0]
+
+
 def cache_dir() -> Path:
     """Where automatic exports are kept: ``$TINCT_CACHE/onnx`` or ``~/.cache/tinct/onnx``."""
     return cache_root() / "onnx"
@@ -242,8 +248,7 @@ def prune_cache(keep: Path, max_bytes: int | None = None) -> list[Path]:
             st = f.stat()
         except OSError:
             continue
-        stem = f.stem if f.suffix == ".onnx" else f.stem.rsplit(".", 1)[0]
-        groups.setdefault(stem, []).append((st.st_mtime, st.st_size, f))
+        groups.setdefault(export_stem(f), []).append((st.st_mtime, st.st_size, f))
 
     def recency(stem: str) -> float:  # the export's last use; -inf for graphs whose export is gone
         return max((t for t, _, f in groups[stem] if f.suffix == ".onnx"), default=float("-inf"))
