@@ -255,8 +255,13 @@ class SceneStep(SupervisedStep):
         self.schedulers = {"sched": self.sched}
         self.modules = {"scene": head}  # checkpointed unwrapped
         self.head, self.weight = distribute(head, device), cfg.scene_weight
-        self._features: list[torch.Tensor] = []
-        model.get_submodule(layer).register_forward_hook(lambda _m, _i, out: self._features.append(out))
+        self._features: list[torch.Tensor] = []  # filled by the hook during this step's forward only
+        self._capturing = False
+        model.get_submodule(layer).register_forward_hook(self._capture)
+
+    def _capture(self, _module, _inputs, out: torch.Tensor) -> None:
+        if self._capturing:  # not in validation or sample grids between steps
+            self._features.append(out)
 
     def __call__(
         self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
@@ -264,12 +269,15 @@ class SceneStep(SupervisedStep):
         if index is None:
             raise TrainingError("scene_weight needs each crop's image index")
         target = self.labels[index.cpu()].to(l_norm.device)
-        self._features.clear()
-        with self.precision.autocast():
-            out = self.model(l_norm)
-            objective = self.objective(out, ab, l_norm)
-            pooled = self._features[-1].float().mean((2, 3))
-        self._features.clear()
+        self._capturing = True
+        try:
+            with self.precision.autocast():
+                out = self.model(l_norm)
+                objective = self.objective(out, ab, l_norm)
+                pooled = self._features[-1].float().mean((2, 3))
+        finally:
+            self._capturing = False
+            self._features.clear()
         logits = self.head(pooled)
         scene = F.cross_entropy(logits, target, ignore_index=IGNORE) if (target != IGNORE).any() else logits.sum() * 0
         loss = objective + self.weight * scene
