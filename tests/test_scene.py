@@ -118,3 +118,17 @@ def test_scene_term_refuses_what_it_cannot_train(tmp_path, smoke_dir):
         _scene_config(data, tmp_path / "neg", scene_weight=-1).check()
     with pytest.raises(TrainingError, match="cannot be combined"):
         _scene_config(data, tmp_path / "both", adversarial_weight=0.5).check()
+
+
+def test_a_run_records_its_classes_and_refuses_to_resume_on_other_labels(tmp_path, smoke_dir):
+    data = tmp_path / "data"
+    _image_tree(data, smoke_dir, {"beach": 3, "forest": 3})
+    out = tmp_path / "run"
+    train(_scene_config(data, out, steps=2), progress=False)
+    assert json.loads((out / "scene_classes.json").read_text()) == ["beach", "forest"]
+    (data / "forest").rename(data / "woods")  # the data changed under the run: the head would not fit
+    with pytest.raises(TrainingError, match=r"scene labels changed since this run started \(2 classes then, 2 now"):
+        train(_scene_config(data, out, steps=4), resume=True, progress=False)
+    (data / "woods").rename(data / "forest")
+    train(_scene_config(data, out, steps=4), resume=True, progress=False)  # the same data: it goes on
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 4

@@ -388,7 +388,12 @@ def _make_model(
     if cfg.adversarial_weight > 0:
         return model, precision, objective, CriticStep(model, objective, cfg, total, device, precision)
     if cfg.scene_weight > 0:
-        return model, precision, objective, SceneStep(model, objective, cfg, total, device, precision, dataset)
+        return (
+            model,
+            precision,
+            objective,
+            SceneStep(model, objective, cfg, total, device, precision, dataset, resuming),
+        )
     return model, precision, objective, SupervisedStep(model, objective, cfg, total, device, precision)
 
 

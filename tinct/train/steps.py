@@ -3,14 +3,17 @@ and the learning-rate schedule they share."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from tinct.core.color import AB_SCALE
+from tinct.io.files import atomic_write_bytes
 from tinct.models.pix2pix import PatchDiscriminator
 from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.train.config import TrainConfig, TrainingError
@@ -222,7 +225,9 @@ class SceneStep(SupervisedStep):
     data's own sources and classes); the model minimises its objective + ``scene_weight`` x that
     cross-entropy (images without a label are ignored). The head is trained with the model (a
     parameter group of the model's AdamW, on the same schedule), checkpointed and resumed, and never
-    exported: the released network is the colour network alone.
+    exported: the released network is the colour network alone. The classes, in the head's order,
+    are written to the run folder (:data:`SCENE_CLASSES`); a resumed run whose data now gives other
+    classes is refused.
     """
 
     def __init__(
@@ -234,6 +239,7 @@ class SceneStep(SupervisedStep):
         device: torch.device,
         precision: Precision,
         dataset: CropDataset,
+        resuming: bool = False,
     ):
         layer = getattr(model, "scene_features", None)
         if layer is None:
@@ -245,6 +251,7 @@ class SceneStep(SupervisedStep):
                 f"scene_weight: no scene labels in {cfg.data} (no manifest.csv with a source column, and no "
                 f"folder holds {cfg.scene_min_images} images); set scene_weight = 0"
             )
+        _record_classes(Path(cfg.out) / SCENE_CLASSES, self.classes, resuming)
         self.labels = torch.tensor(labels, dtype=torch.long)
         head = torch.nn.Linear(model.scene_channels, len(self.classes)).to(device)
         # one AdamW for the model and the head (a second parameter group), on the one schedule
@@ -287,6 +294,29 @@ class SceneStep(SupervisedStep):
         self.precision.update()
         self.sched.step()
         return losses
+
+
+#: the scene classes of a ``scene_weight`` run, in its folder (JSON list, the head's output order)
+SCENE_CLASSES = "scene_classes.json"
+
+
+def _record_classes(path: Path, classes: list[str], resuming: bool) -> None:
+    """Write a run's scene classes to ``path``; when resuming, first refuse (one line) classes that
+    differ from the ones the run started with (its data changed: the checkpointed head would not fit)."""
+    if resuming and path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before is not None and before != classes:
+            raise TrainingError(
+                f"the data's scene labels changed since this run started ({len(before)} classes then, "
+                f"{len(classes)} now; {path}): restore the data, or start a new run"
+            )
+    try:
+        atomic_write_bytes(path, json.dumps(classes, indent=0).encode())
+    except OSError:
+        pass  # the list is for reading; the run does not need it
 
 
 class AdversarialStep:
