@@ -216,7 +216,8 @@ def collate_indexed(batch):
     kept = [(i, b) for i, b in batch if b is not None]
     if not kept:
         return None
-    return torch.stack([b for _, b in kept]), torch.tensor([i for i, _ in kept], dtype=torch.long)
+    indices, crops = zip(*kept, strict=True)
+    return collate_skip_none(list(crops)), torch.tensor(indices, dtype=torch.long)
 
 
 class SeededCrops(torch.utils.data.Dataset):

@@ -18,10 +18,14 @@ name has enough examples to learn from.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+
+from tinct.io.files import atomic_write_bytes
+from tinct.train.config import TrainingError
 
 #: folder names that hold splits or files, not a class
 CONTAINERS = frozenset(
@@ -98,3 +102,29 @@ def scene_labels(paths: Sequence[str | Path], min_images: int = 20) -> tuple[lis
     vocab = sorted({n for n in names if n})
     index = {n: i for i, n in enumerate(vocab)}
     return [index[n] if n else IGNORE for n in names], vocab
+
+
+#: the scene classes of a ``scene_weight`` run, in its folder (JSON list, the head's output order)
+SCENE_CLASSES = "scene_classes.json"
+
+
+def record_classes(path: Path, classes: list[str], resuming: bool, write: bool = True) -> None:
+    """Keep a run's scene classes at ``path`` (when ``write``: one process of a run writes); when
+    resuming, first refuse (one line) classes that differ from the ones the run started with (its
+    data changed: the checkpointed head would not fit). A list that cannot be read or written is
+    skipped: it is for reading, and the run does not need it."""
+    if resuming and path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before is not None and before != classes:
+            raise TrainingError(
+                f"the data's scene labels changed since this run started ({len(before)} classes then, "
+                f"{len(classes)} now; {path}): restore the data, or start a new run"
+            )
+    if write:
+        try:
+            atomic_write_bytes(path, json.dumps(classes, indent=0).encode())
+        except OSError:
+            pass

@@ -59,6 +59,7 @@ from tinct.train.data import (
 from tinct.train.degrade import degrade_generator, degrade_l
 from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
+from tinct.train.labels import SCENE_CLASSES, record_classes
 from tinct.train.precision import Precision
 from tinct.train.runinfo import StopRequests, TrainingInterrupted, machine_name, model_card, prepare_out
 from tinct.train.steps import AdversarialStep, CriticStep, Objective, SceneStep, SupervisedStep
@@ -126,6 +127,8 @@ def _train(
     # --- model, optimizer, schedule (the GAN variant for adversarial models), resumed where asked
     model, precision, objective, trainer = _make_model(cfg, dataset, total, device, ckpt_path if resume else None)
     facts.precision = precision.name
+    if isinstance(trainer, SceneStep):  # before the checkpoint's head is loaded: every rank checks, rank 0 keeps
+        record_classes(out / SCENE_CLASSES, trainer.classes, resume, write=main)
     step = 0
     if resume:
         step = _resume(ckpt_path, model, trainer, precision, main)
@@ -392,7 +395,7 @@ def _make_model(
             model,
             precision,
             objective,
-            SceneStep(model, objective, cfg, total, device, precision, dataset, resuming),
+            SceneStep(model, objective, cfg, total, device, precision, dataset),
         )
     return model, precision, objective, SupervisedStep(model, objective, cfg, total, device, precision)
 

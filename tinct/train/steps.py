@@ -3,17 +3,14 @@ and the learning-rate schedule they share."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from tinct.core.color import AB_SCALE
-from tinct.io.files import atomic_write_bytes
 from tinct.models.pix2pix import PatchDiscriminator
 from tinct.models.quantize import ABQuantizer, prior_from_images, soft_ce
 from tinct.train.config import TrainConfig, TrainingError
@@ -143,14 +140,27 @@ class SupervisedStep:
     """One optimiser step of a regression or classification model (AdamW, warm-up + cosine)."""
 
     def __init__(
-        self, model, objective: Objective, cfg: TrainConfig, total: int, device: torch.device, precision: Precision
+        self,
+        model,
+        objective: Objective,
+        cfg: TrainConfig,
+        total: int,
+        device: torch.device,
+        precision: Precision,
+        heads: dict[str, torch.nn.Module] | None = None,
     ):
+        """``heads``: modules trained beside the model and never exported (e.g. :class:`SceneStep`'s
+        classifier), each a further parameter group of the model's AdamW on the same schedule, and
+        checkpointed under its name."""
         self.model, self.objective, self.precision = distribute(model, device), objective, precision
-        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        heads = heads or {}
+        groups = [{"params": list(module.parameters())} for module in (model, *heads.values())]
+        self.params = [p for group in groups for p in group["params"]]  # what the gradient clip sees
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
         self.optimizers = {"opt": self.opt}
         self.schedulers = {"sched": self.sched}
-        self.modules: dict[str, torch.nn.Module] = {}
+        self.modules: dict[str, torch.nn.Module] = dict(heads)  # checkpointed unwrapped
 
     def __call__(
         self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
@@ -160,7 +170,7 @@ class SupervisedStep:
         with self.precision.autocast():
             loss = self.objective(self.model(l_norm), ab, l_norm)
         _check_finite({"loss": loss}, step)
-        self.precision.step(loss, self.opt, self.model.parameters(), clip=5.0)
+        self.precision.step(loss, self.opt, self.params, clip=5.0)
         self.precision.update()
         self.sched.step()
         return {"loss": loss}
@@ -210,7 +220,7 @@ class CriticStep(SupervisedStep):
             loss = objective + self.weight * adv
         losses = {"loss": loss, "loss_d": loss_d, "loss_adv": adv, "loss_objective": objective}
         _check_finite(losses, step)
-        amp.step(loss, self.opt, self.model.parameters(), clip=5.0)
+        amp.step(loss, self.opt, self.params, clip=5.0)
         amp.update()
         self.sched.step()
         self.sched_d.step()
@@ -222,12 +232,10 @@ class SceneStep(SupervisedStep):
 
     A linear head on the model's whole-image features (the output of its ``scene_features`` module,
     averaged over positions) names each crop's scene (:func:`tinct.train.labels.scene_labels`: the
-    data's own sources and classes); the model minimises its objective + ``scene_weight`` x that
-    cross-entropy (images without a label are ignored). The head is trained with the model (a
-    parameter group of the model's AdamW, on the same schedule), checkpointed and resumed, and never
-    exported: the released network is the colour network alone. The classes, in the head's order,
-    are written to the run folder (:data:`SCENE_CLASSES`); a resumed run whose data now gives other
-    classes is refused.
+    data's own sources and classes; ``self.classes`` in the head's order); the model minimises its
+    objective + ``scene_weight`` x that cross-entropy (images without a label are ignored). The head
+    is one of :class:`SupervisedStep`'s ``heads``: trained with the model, checkpointed and resumed,
+    never exported (the released network is the colour network alone).
     """
 
     def __init__(
@@ -239,36 +247,27 @@ class SceneStep(SupervisedStep):
         device: torch.device,
         precision: Precision,
         dataset: CropDataset,
-        resuming: bool = False,
     ):
         layer = getattr(model, "scene_features", None)
         if layer is None:
             raise TrainingError(f"scene_weight needs a model with whole-image features; {cfg.model} has none")
-        super().__init__(model, objective, cfg, total, device, precision)
         labels, self.classes = scene_labels(dataset.paths, cfg.scene_min_images)
         if not self.classes:
             raise TrainingError(
                 f"scene_weight: no scene labels in {cfg.data} (no manifest.csv with a source column, and no "
                 f"folder holds {cfg.scene_min_images} images); set scene_weight = 0"
             )
-        _record_classes(Path(cfg.out) / SCENE_CLASSES, self.classes, resuming)
         self.labels = torch.tensor(labels, dtype=torch.long)
         head = torch.nn.Linear(model.scene_channels, len(self.classes)).to(device)
-        # one AdamW for the model and the head (a second parameter group), on the one schedule
-        params = [{"params": list(model.parameters())}, {"params": list(head.parameters())}]
-        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg, total))
-        self.optimizers = {"opt": self.opt}
-        self.schedulers = {"sched": self.sched}
-        self.modules = {"scene": head}  # checkpointed unwrapped
+        super().__init__(model, objective, cfg, total, device, precision, heads={"scene": head})
         self.head, self.weight = distribute(head, device), cfg.scene_weight
-        self._features: list[torch.Tensor] = []  # filled by the hook during this step's forward only
+        self._features: torch.Tensor | None = None  # set by the hook during this step's forward only
         self._capturing = False
         model.get_submodule(layer).register_forward_hook(self._capture)
 
     def _capture(self, _module, _inputs, out: torch.Tensor) -> None:
         if self._capturing:  # not in validation or sample grids between steps
-            self._features.append(out)
+            self._features = out
 
     def __call__(
         self, step: int, l_norm: torch.Tensor, ab: torch.Tensor, index: torch.Tensor | None = None
@@ -281,42 +280,18 @@ class SceneStep(SupervisedStep):
             with self.precision.autocast():
                 out = self.model(l_norm)
                 objective = self.objective(out, ab, l_norm)
-                pooled = self._features[-1].float().mean((2, 3))
+                pooled = self._features.float().mean((2, 3))
         finally:
-            self._capturing = False
-            self._features.clear()
+            self._capturing, self._features = False, None
         logits = self.head(pooled)
         scene = F.cross_entropy(logits, target, ignore_index=IGNORE) if (target != IGNORE).any() else logits.sum() * 0
         loss = objective + self.weight * scene
         losses = {"loss": loss, "loss_objective": objective, "loss_scene": scene}
         _check_finite(losses, step)
-        self.precision.step(loss, self.opt, [p for g in self.opt.param_groups for p in g["params"]], clip=5.0)
+        self.precision.step(loss, self.opt, self.params, clip=5.0)
         self.precision.update()
         self.sched.step()
         return losses
-
-
-#: the scene classes of a ``scene_weight`` run, in its folder (JSON list, the head's output order)
-SCENE_CLASSES = "scene_classes.json"
-
-
-def _record_classes(path: Path, classes: list[str], resuming: bool) -> None:
-    """Write a run's scene classes to ``path``; when resuming, first refuse (one line) classes that
-    differ from the ones the run started with (its data changed: the checkpointed head would not fit)."""
-    if resuming and path.is_file():
-        try:
-            before = json.loads(path.read_text())
-        except (OSError, ValueError):
-            before = None
-        if before is not None and before != classes:
-            raise TrainingError(
-                f"the data's scene labels changed since this run started ({len(before)} classes then, "
-                f"{len(classes)} now; {path}): restore the data, or start a new run"
-            )
-    try:
-        atomic_write_bytes(path, json.dumps(classes, indent=0).encode())
-    except OSError:
-        pass  # the list is for reading; the run does not need it
 
 
 class AdversarialStep:
