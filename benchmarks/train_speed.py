@@ -5,9 +5,11 @@
 Prints the CPU's name and the flags that decide bf16 (avx512_bf16, amx_bf16), what
 ``--precision auto`` picks here, then one markdown row per architecture: training images/s
 (forward + backward + AdamW step on a batch of ``--batch`` random crops of ``--size`` px) in fp32
-and in bf16 autocast + channels-last, their ratio, and inference images/s (``predict_ab``, batch
-8 at 256 px) in both, with the largest ab difference between them (Lab units) on the same input.
-Each figure is the median of ``--steps`` timed steps after one warm-up step; fp32 and bf16 run
+in torch's default layout (NCHW), in fp32 channels-last (what ``tinct train`` uses on a CPU) and in
+bf16 autocast + channels-last, the ratios of the last two to the first, and inference images/s
+(``predict_ab``, batch 8 at 256 px) in fp32 and bf16, with the largest ab difference between them
+(Lab units) on the same input.
+Each figure is the median of ``--steps`` timed steps after one warm-up step; the three modes run
 alternately, so a busy machine slows both alike (ratios, not absolute times, are the figures).
 """
 
@@ -36,11 +38,15 @@ def _train_step(model, opt, x, precision: Precision) -> None:
     opt.step()
 
 
-def time_training(arch: str, precision_name: str, size: int, batch: int, steps: int) -> float:
-    """Median training images/s of ``arch`` in ``precision_name`` on random batches."""
+def time_training(
+    arch: str, precision_name: str, size: int, batch: int, steps: int, channels_last: bool = True
+) -> float:
+    """Median training images/s of ``arch`` in ``precision_name`` on random batches (``channels_last``
+    False: torch's default layout instead of the one :class:`Precision` picks)."""
     torch.manual_seed(0)
     model = build_architecture(arch)
     precision = Precision(precision_name, torch.device("cpu"))
+    precision.channels_last = precision.channels_last and channels_last
     model = precision.prepare(model)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = precision.prepare_input(torch.rand(batch, model.in_channels, size, size) * 2 - 1)
@@ -94,14 +100,16 @@ def main() -> None:
         f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n"
     )
     print(
-        "| architecture | train fp32 img/s | train bf16 img/s | bf16 / fp32 | infer fp32 img/s | infer bf16 img/s "
-        "| bf16 / fp32 | max ab diff |"
+        "| architecture | train fp32 NCHW img/s | train fp32 channels-last img/s | train bf16 img/s "
+        "| fp32 channels-last / NCHW | bf16 / fp32 NCHW | infer fp32 img/s | infer bf16 img/s | bf16 / fp32 "
+        "| max ab diff |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for arch in args.archs.split(","):
-        fp32 = time_training(arch, "fp32", args.size, args.batch, args.steps)
+        fp32 = time_training(arch, "fp32", args.size, args.batch, args.steps, channels_last=False)
+        fp32_cl = time_training(arch, "fp32", args.size, args.batch, args.steps)
         bf16 = time_training(arch, "bf16", args.size, args.batch, args.steps)
-        row = f"| {arch} | {fp32:.1f} | {bf16:.1f} | {bf16 / fp32:.2f}x"
+        row = f"| {arch} | {fp32:.1f} | {fp32_cl:.1f} | {bf16:.1f} | {fp32_cl / fp32:.2f}x | {bf16 / fp32:.2f}x"
         if args.no_inference:
             row += " | | | | |"
         else:

@@ -33,6 +33,11 @@ CASES = {
         [f"model {DEFAULT_MODEL} on the CPU, backend", "480p 854x480, 2 frames", "RSS at frame"],
         ["av"],
     ),
+    "train_speed": (
+        ["--archs", "prism", "--size", "32", "--batch", "2", "--steps", "1", "--threads", "1", "--no-inference"],
+        ["--precision auto on this CPU:", "| fp32 channels-last / NCHW |", "| prism |"],
+        [],
+    ),
     "serve_load": (
         ["--requests", "1", "--requests-2mp", "1", "--clients", "1", "--max-seconds", "30"],
         [f"model {DEFAULT_MODEL}, device cpu", "503 answers:", "timeouts/other errors: 0"],

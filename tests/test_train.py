@@ -376,13 +376,16 @@ def test_mixed_precision_trains_and_resumes(smoke_dir, tmp_path, precision):
 
 @pytest.mark.parametrize("fast_bf16, expected", [(True, "bf16"), (False, "fp32")])
 def test_precision_auto_follows_the_cpu_and_unknown_is_refused(monkeypatch, fast_bf16, expected):
-    """auto: bf16 on a CPU with AVX-512 BF16 / AMX and on a GPU, fp32 on other CPUs."""
+    """auto: bf16 on a CPU with AVX-512 BF16 / AMX and on a GPU, fp32 on other CPUs; channels-last on every CPU
+    (and for bf16 on a GPU), the default layout for fp32 on a GPU."""
     import tinct.hardware
 
     monkeypatch.setattr(tinct.hardware, "cpu_bf16_support", lambda: {"avx512_bf16": fast_bf16, "amx_bf16": False})
     chosen = train_mod.Precision("auto", torch.device("cpu"))
-    assert chosen.name == expected and chosen.channels_last == (expected == "bf16")
-    assert train_mod.Precision("auto", torch.device("cuda")).name == "bf16"
+    assert chosen.name == expected and chosen.channels_last
+    cuda = train_mod.Precision("auto", torch.device("cuda"))
+    assert cuda.name == "bf16" and cuda.channels_last
+    assert not train_mod.Precision("fp32", torch.device("cuda")).channels_last
     with pytest.raises(TrainingError, match="unknown precision 'fp8'"):
         train_mod.Precision("fp8", torch.device("cpu"))
 
