@@ -18,6 +18,11 @@ share of that manifest (only its ``source`` column is read): with val's manifest
 val's sources, weighted as val weights them, so a choice is made on the distribution val measures
 from images the network never trained on.
 
+After the grid it prints the chain's rule (configs/prism/STAGES.md): the setting with the highest
+gain among those at least ``--min-colourfulness`` colourful (the most colourful if none is), and,
+for every temperature with two or more betas, the gain at exactly that colourfulness, interpolated
+along beta (how two models are compared at equal colour).
+
 ``--prior-correction`` beta takes the class-rebalancing tilt back out of the logits
 (``beta * ABQuantizer.rebalance_log_factor``, folded into the network's last bias by
 ``shift_logits``); it needs the run's bin prior: ``--prior`` names its ``model.safetensors`` or
@@ -36,6 +41,31 @@ from pathlib import Path
 import numpy as np
 
 
+def rule_pick(rows: list[dict], min_ratio: float) -> dict:
+    """The row with the highest ``gain`` among those whose ``ratio`` is at least ``min_ratio``; the
+    most colourful row (highest ``ratio``) where none reaches it. ``rows``: dicts with ``gain`` and
+    ``ratio`` (and whatever names the setting)."""
+    if not rows:
+        raise ValueError("no settings to choose from")
+    kept = [r for r in rows if r["ratio"] >= min_ratio]
+    return max(kept, key=lambda r: r["gain"]) if kept else max(rows, key=lambda r: r["ratio"])
+
+
+def gain_at_ratio(rows: list[dict], ratio: float) -> float | None:
+    """The gain at colourfulness ``ratio``, linearly interpolated between the two settings whose ratios
+    bracket it most closely (one curve: e.g. one temperature along beta); None where no two settings
+    bracket it (no extrapolation)."""
+    below = [r for r in rows if r["ratio"] <= ratio]
+    above = [r for r in rows if r["ratio"] >= ratio]
+    if not below or not above:
+        return None
+    lo, hi = max(below, key=lambda r: r["ratio"]), min(above, key=lambda r: r["ratio"])
+    if hi["ratio"] == lo["ratio"]:
+        return (lo["gain"] + hi["gain"]) / 2
+    t = (ratio - lo["ratio"]) / (hi["ratio"] - lo["ratio"])
+    return lo["gain"] + t * (hi["gain"] - lo["gain"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", help="a registry name or a weights file")
@@ -47,6 +77,12 @@ def main() -> None:
     ap.add_argument("--prior-correction", default="0", help="beta values (0: the logits as trained)")
     ap.add_argument("--prior", default="", help="the run's model.safetensors or checkpoint.safetensors")
     ap.add_argument("--limit", type=int, default=0, help="at most N images (0: all)")
+    ap.add_argument(
+        "--min-colourfulness",
+        type=float,
+        default=0.58,
+        help="the rule's colourfulness floor (and the ratio at which gains are interpolated)",
+    )
     args = ap.parse_args()
 
     from tinct import api
@@ -87,6 +123,7 @@ def main() -> None:
         (float(v) for v in args.chroma_restore.split(",")),
         (float(v) for v in args.prior_correction.split(",")),
     )
+    rows = []
     for temperature, size, restore, beta in grid:
         session = api.load_model(args.weights, device="cpu", working_size=size, temperature=temperature)
         if beta:
@@ -105,6 +142,28 @@ def main() -> None:
         row = f"| {temperature:g} | {size} | {restore:g} | {beta:g} | {gain:+.3f} | {ratio:.3f} |"
         print(f"{row} {time.perf_counter() - t:.0f} |")
         print("    " + ", ".join(f"{s} {np.mean(gains[src == s]):+.2f}" for s in names))
+        rows.append({"T": temperature, "size": size, "restore": restore, "beta": beta, "gain": gain, "ratio": ratio})
+
+    floor = args.min_colourfulness
+    pick = rule_pick(rows, floor)
+    print(
+        f"\nrule (highest gain with colourfulness >= {floor:g}): T {pick['T']:g}, size {pick['size']}, "
+        f"chroma restore {pick['restore']:g}, beta {pick['beta']:g}: {pick['gain']:+.3f} dB / {pick['ratio']:.3f}"
+        + ("" if pick["ratio"] >= floor else " (none reaches the floor: the most colourful)")
+    )
+    curves = itertools.groupby(
+        sorted(rows, key=lambda r: (r["T"], r["size"], r["restore"])), key=lambda r: (r["T"], r["size"], r["restore"])
+    )
+    for (temperature, size, restore), curve in curves:
+        curve = list(curve)
+        if len(curve) < 2:
+            continue
+        at = gain_at_ratio(curve, floor)
+        figure = "not bracketed by its betas" if at is None else f"{at:+.3f} dB"
+        print(
+            f"at colourfulness {floor:g} along beta, T {temperature:g}, size {size}, "
+            f"chroma restore {restore:g}: {figure}"
+        )
 
 
 if __name__ == "__main__":
