@@ -169,11 +169,17 @@ class SupervisedStep:
         ``index``: each crop's image in the dataset (read by :class:`SceneStep`)."""
         with self.precision.autocast():
             loss = self.objective(self.model(l_norm), ab, l_norm)
-        _check_finite({"loss": loss}, step)
-        self.precision.step(loss, self.opt, self.params, clip=5.0)
+        return self.optimise({"loss": loss}, step)
+
+    def optimise(self, losses: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """The model's optimiser step on ``losses["loss"]`` (every loss checked finite first; gradients
+        of the model and its heads clipped to norm 5), then the loss scale and the schedule; returns
+        ``losses``."""
+        _check_finite(losses, step)
+        self.precision.step(losses["loss"], self.opt, self.params, clip=5.0)
         self.precision.update()
         self.sched.step()
-        return {"loss": loss}
+        return losses
 
 
 class CriticStep(SupervisedStep):
@@ -218,11 +224,7 @@ class CriticStep(SupervisedStep):
         with amp.autocast():
             adv = generator_adversarial_loss(self.disc(torch.cat([l_small, shown.to(l_small.dtype)], 1)), self.mode)
             loss = objective + self.weight * adv
-        losses = {"loss": loss, "loss_d": loss_d, "loss_adv": adv, "loss_objective": objective}
-        _check_finite(losses, step)
-        amp.step(loss, self.opt, self.params, clip=5.0)
-        amp.update()
-        self.sched.step()
+        losses = self.optimise({"loss": loss, "loss_d": loss_d, "loss_adv": adv, "loss_objective": objective}, step)
         self.sched_d.step()
         return losses
 
@@ -286,12 +288,7 @@ class SceneStep(SupervisedStep):
         logits = self.head(pooled)
         scene = F.cross_entropy(logits, target, ignore_index=IGNORE) if (target != IGNORE).any() else logits.sum() * 0
         loss = objective + self.weight * scene
-        losses = {"loss": loss, "loss_objective": objective, "loss_scene": scene}
-        _check_finite(losses, step)
-        self.precision.step(loss, self.opt, self.params, clip=5.0)
-        self.precision.update()
-        self.sched.step()
-        return losses
+        return self.optimise({"loss": loss, "loss_objective": objective, "loss_scene": scene}, step)
 
 
 class AdversarialStep:
