@@ -142,7 +142,12 @@ def test_ctrl_c_checkpoints_and_resume_is_exact(smoke_dir, tiny_toml, tmp_path, 
     assert r.exit_code == 130
     assert r.output.splitlines()[-1] == "tinct train: interrupted at step 3; resume with --resume"
     assert steps_of(tmp_path / "b" / "checkpoint.safetensors") == 3
-    assert not (tmp_path / "b" / "model.safetensors").exists()
+    assert not (tmp_path / "b" / "model.safetensors").exists()  # not finished: no final weights
+    partial = tmp_path / "b" / "partial.safetensors"  # but fp16 weights of step 3, usable as init or --model
+    with safe_open(str(partial), framework="pt") as f:
+        assert json.loads(f.metadata()["steps"]) == 3 and json.loads(f.metadata()["working_size"]) > 0
+        assert {f.get_tensor(k).dtype for k in f.keys() if f.get_tensor(k).is_floating_point()} == {torch.float16}
+    assert resolve_spec(str(partial)).arch == "lite"  # a model tinct colorize --model can take
     first_wall = read_run_state(tmp_path / "b" / "checkpoint.safetensors")["wall_time_s"]
     assert first_wall > 0
     monkeypatch.setattr(train_mod.Objective, "__call__", real_call)
@@ -154,6 +159,7 @@ def test_ctrl_c_checkpoints_and_resume_is_exact(smoke_dir, tiny_toml, tmp_path, 
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["steps"] == 6 and summary["wall_time_s"] > first_wall  # wall time summed over both sessions
+    assert not partial.exists()  # the finished run's model.safetensors replaces it
 
 
 def test_sigterm_checkpoints_too(smoke_dir, tmp_path, monkeypatch):

@@ -61,7 +61,14 @@ from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.labels import SCENE_CLASSES, record_classes
 from tinct.train.precision import Precision
-from tinct.train.runinfo import StopRequests, TrainingInterrupted, machine_name, model_card, prepare_out
+from tinct.train.runinfo import (
+    PARTIAL_WEIGHTS,
+    StopRequests,
+    TrainingInterrupted,
+    machine_name,
+    model_card,
+    prepare_out,
+)
 from tinct.train.steps import AdversarialStep, CriticStep, Objective, SceneStep, SupervisedStep
 from tinct.train.validate import sample_grid, validate
 
@@ -202,7 +209,8 @@ def _train(
                     if done is not None:
                         done.close()
                 if main:
-                    checkpoint(step)
+                    checkpoint(step)  # to resume from, and fp16 weights of this step to use or start a stage from
+                    export_weights(model, out / PARTIAL_WEIGHTS, _weights_metadata(cfg, step, extras.get("prior")))
                 raise TrainingInterrupted(step)
             if main and time.time() - t_last_ckpt > cfg.checkpoint_every_s:
                 checkpoint(step)
@@ -236,21 +244,28 @@ def _resume(ckpt_path: Path, model: torch.nn.Module, trainer: Any, precision: Pr
 def _write_results(
     out: Path, cfg: TrainConfig, model: torch.nn.Module, summary: dict[str, Any], prior: torch.Tensor | None = None
 ) -> None:
-    """The fp16 weights (with the working size they were trained at in their metadata, and for a
-    classification model the bin prior its rebalancing used: ``bin_prior``), summary.json and the
-    run's model card."""
+    """The fp16 weights (``model.safetensors``: :func:`_weights_metadata`), summary.json and the run's
+    model card; the weights an interruption left (``partial.safetensors``) are removed."""
+    export_weights(model, out / "model.safetensors", _weights_metadata(cfg, summary["steps"], prior))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "model.md").write_text(model_card(summary, asdict(cfg), out))
+    (out / PARTIAL_WEIGHTS).unlink(missing_ok=True)
+
+
+def _weights_metadata(cfg: TrainConfig, steps: int, prior: torch.Tensor | None) -> dict[str, Any]:
+    """The metadata of exported weights: architecture and options, the steps trained, the working size
+    they were trained at, the config and, for a classification model, the bin prior its rebalancing
+    used (``bin_prior``)."""
     meta = {
         "arch": cfg.model,
         "kwargs": cfg.model_kwargs,
-        "steps": summary["steps"],
+        "steps": steps,
         "working_size": cfg.size,
         "config": asdict(cfg),
     }
     if prior is not None:
         meta["bin_prior"] = prior_metadata(prior)
-    export_weights(model, out / "model.safetensors", meta)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "model.md").write_text(model_card(summary, asdict(cfg), out))
+    return meta
 
 
 def _check_architecture(name: str) -> None:

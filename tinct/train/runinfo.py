@@ -21,8 +21,11 @@ import torch
 from tinct.backends.hardware import cpu_name
 from tinct.train.config import TrainingError
 
+#: the fp16 weights of the step an interrupted run stopped at (SIGINT / SIGTERM), beside its checkpoint:
+#: usable as ``init`` or ``--model`` before the run is resumed; removed when the run finishes
+PARTIAL_WEIGHTS = "partial.safetensors"
 #: the files that make a folder a run (and that ``--overwrite`` removes, with ``samples/``)
-RUN_FILES = ("checkpoint.safetensors", "model.safetensors", "log.jsonl", "summary.json", "model.md")
+RUN_FILES = ("checkpoint.safetensors", "model.safetensors", PARTIAL_WEIGHTS, "log.jsonl", "summary.json", "model.md")
 
 
 class TrainingInterrupted(TrainingError):
