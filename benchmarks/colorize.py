@@ -10,6 +10,8 @@ Prints, for one model on the CPU:
   * images/s over a folder of 1 MP JPEGs through the CLI's batch code (best of --repeat), beside the decode + encode
     floor on both cores and the bound 2 / (t_io + t_net) of a perfect two-core pipeline (t_io: one
     core decodes and encodes one image; t_net: the network alone at the working size on one core);
+  * with --noisy N (default 12), the same CLI figures for an N-megapixel JPEG of pure noise, the worst
+    case of the gamut fit (about a tenth of its colours fall outside sRGB and lose chroma);
   * with --big N, the peak RSS of one N-megapixel photo (--max-pixels raised).
 
     python benchmarks/colorize.py [--model lite] [--sizes 1,12,24] [--folder-images 40] [--big 100]
@@ -42,6 +44,14 @@ def make_photo(path: Path, megapixels: float) -> Path:
     w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
     h = int(w * 3 / 4)
     Image.open(DEMO).convert("L").resize((w, h), Image.BICUBIC).save(path, quality=92)
+    return path
+
+
+def make_noise(path: Path, megapixels: float) -> Path:
+    """A gray JPEG of about ``megapixels`` of uniform noise (4:3): grain at its worst."""
+    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    pixels = np.random.default_rng(0).integers(0, 256, (w * 3 // 4, w), dtype=np.uint8)
+    Image.fromarray(pixels, "L").save(path, quality=92)
     return path
 
 
@@ -165,6 +175,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,12,24", help="megapixels, comma-separated")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (the best is printed)")
     ap.add_argument("--folder-images", type=int, default=40, help="0: no folder figure")
+    ap.add_argument("--noisy", type=float, default=12, help="megapixels of the noise photo (0: none)")
     ap.add_argument("--big", type=float, default=0, help="also the peak RSS of one photo this many megapixels")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -192,6 +203,11 @@ def main() -> None:
                     session.colorize_image(img)
                     runs.append(time.perf_counter() - t)
                 print(f"  in-process pipeline at 12 MP (colorize_image, no file I/O): {min(runs):.3f} s")
+        if args.noisy:
+            src = make_noise(tmp / "noise.jpg", args.noisy)
+            floor, _ = best([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.jpg")], args.repeat)
+            wall, peak = best(cli_cmd(src, tmp / "out", args.model), args.repeat)
+            print(f"{args.noisy:>5g}MP {wall:>7.2f} {floor:>8.3f} {wall / floor:>5.1f}x {peak:>8.0f}  (pure noise)")
         if args.big:
             src = make_photo(tmp / "big.jpg", args.big)
             wall, peak = timed(cli_cmd(src, tmp / "out", args.model, max_pixels=int(args.big * 1.1e6)))

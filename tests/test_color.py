@@ -44,8 +44,9 @@ def test_luminance_rejects_bad_shape():
         luminance(np.zeros((4, 4, 2), np.uint8))
 
 
-def test_lab_to_rgb8_clipping_mode_equals_skimage(rng):
-    lab = rng.random((64, 64, 3)) * [100, 220, 220] - [0, 110, 110]
+@pytest.mark.parametrize("top_l", [100, 10])  # 10: dark, most values on CIELAB's linear segment
+def test_lab_to_rgb8_clipping_mode_equals_skimage(rng, top_l):
+    lab = rng.random((64, 64, 3)) * [top_l, 220, 220] - [0, 110, 110]
     with pytest.warns(UserWarning):  # scikit-image warns about its own clipping
         ref = np.round(np.clip(skc.lab2rgb(lab), 0, 1) * 255)
     out = lab_to_rgb8(*_t(lab), preserve_l=False).numpy()

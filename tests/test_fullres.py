@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinct.core import filters, fullres
+from tinct.core import color, filters, fullres
 from tinct.core.color import encode_srgb8_array
 
 
@@ -73,3 +73,36 @@ def test_a_forked_child_gets_its_own_pool():
     with mp.get_context("fork").Pool(1) as pool:
         child = pool.apply_async(fullres.join_full_resolution, (L, ab, Lg), {"threads": 2}).get(timeout=60)
     assert np.array_equal(parent, child)
+
+
+def _noisy_lab(shape: tuple[int, int], seed: int = 5):
+    """A noisy scan's colours: L anywhere in 0..100 with strong chroma, many outside sRGB."""
+    rng = np.random.default_rng(seed)
+    L = rng.uniform(0, 100, shape).astype(np.float32)
+    return L, *(rng.normal(0, 60, (2, *shape)).astype(np.float32))
+
+
+def test_many_out_of_gamut_colours_are_fitted_in_their_strip_not_held_for_the_image():
+    """Deferring every out-of-gamut colour of a noisy 12 MP scan to one pass at the end held about a
+    gigabyte; a strip with many fits its own at once (the same codes), only a few are handed on."""
+    L, a, b = _noisy_lab((64, 300))
+    handed: list[int] = []
+    out = color.lab_to_rgb8_array(L, a, b, defer_gamut=lambda where, *lab: handed.append(where[0].size))
+    outside = np.count_nonzero(color.lab_to_rgb8_array(L, a, b, preserve_l=False) != out) // 3
+    assert outside > color.DEFER_GAMUT_MAX and not handed  # fitted here
+    assert np.array_equal(out, color.lab_to_rgb8_array(L, a, b))
+    corner = (slice(0, 2), slice(0, 40))
+    few = color.lab_to_rgb8_array(L[corner], a[corner], b[corner], defer_gamut=lambda w, *_: handed.append(w[0].size))
+    assert 0 < handed[0] < color.DEFER_GAMUT_MAX and few.shape == (2, 40, 3)  # handed on, codes left clipped
+
+
+def test_fitting_in_strips_or_at_the_end_gives_the_same_image(monkeypatch):
+    """join_ab on a noisy image: strips of 96 pixels (every strip defers its few) against strips of
+    2^18 (every strip fits its many at once), one and two threads: equal to the bit."""
+    L, a, b = _noisy_lab((90, 211), seed=6)
+    ab = np.stack([a, b])
+    whole = fullres.join_ab(L, ab, threads=2)
+    monkeypatch.setattr(fullres, "TASK_PIXELS", 96)
+    assert np.array_equal(whole, fullres.join_ab(L, ab, threads=1))
+    assert np.array_equal(whole, fullres.join_ab(L, ab, threads=2))
+    assert np.abs(color.luminance(whole) - L).max() < 0.5  # chroma reduced, L kept

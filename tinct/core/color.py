@@ -192,7 +192,13 @@ def _finv(t: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None 
     cube *= t
     if t.size and t.min() <= LAB_EPSILON:  # one pass; the linear part is rare (very dark or very saturated colours)
         low = np.less_equal(t, LAB_EPSILON, out=None if scratch is None else scratch.get("finv_low", t.shape, bool))
-        cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * LAB_EPSILON**2)
+        if np.count_nonzero(low) * 8 < low.size:  # a few: only those
+            cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * LAB_EPSILON**2)
+        else:  # many (noisy or out-of-gamut colours): one masked pass, the same values
+            line = None if scratch is None else scratch.get("finv_line", t.shape)
+            line = np.subtract(t, np.float32(4.0 / 29.0), out=line)
+            line *= np.float32(3 * LAB_EPSILON**2)
+            np.copyto(cube, line, where=low)
     return cube
 
 
@@ -248,18 +254,33 @@ def _out_of_gamut(rgb: np.ndarray, scratch: Scratch | None = None, scale: int = 
     return np.logical_or(bad, np.greater(hi, high, out=scratch.get("gam_high", shape, bool)), out=bad)
 
 
-def fit_gamut_codes(L: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
+def fit_gamut_codes(
+    L: np.ndarray, a: np.ndarray, b: np.ndarray, steps: int = 8, scratch: Scratch | None = None
+) -> np.ndarray:
     """8-bit sRGB (n, 3) of the colours L, a, b (1-D float32, n) with their chroma reduced (hue and L
-    kept) until they fit in sRGB: a bisection on the chroma scale per pixel (``steps`` halvings)."""
+    kept) until they fit in sRGB: a bisection on the chroma scale per pixel (``steps`` halvings).
+
+    The bisection's work arrays are ``scratch``'s buffers when given (a fresh array is returned
+    either way), so a thread fitting many pixels does not spend its time in the allocator."""
+    s = scratch if scratch is not None else Scratch()
+    shape = np.shape(L)
     lo = np.zeros_like(L)
     hi = np.ones_like(L)
+    mid = s.get("fit_mid", shape)
+    a_mid, b_mid = s.get("fit_a", shape), s.get("fit_b", shape)
+    ok = s.get("fit_ok", shape, bool)
     for _ in range(steps):
-        mid = (lo + hi) * np.float32(0.5)
-        ok = ~_out_of_gamut(_lab_to_linear(L, a * mid, b * mid))
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
+        np.add(lo, hi, out=mid)
+        mid *= np.float32(0.5)
+        bad = _out_of_gamut(_lab_to_linear(L, np.multiply(a, mid, out=a_mid), np.multiply(b, mid, out=b_mid), s), s)
+        np.copyto(hi, mid, where=bad)
+        np.copyto(lo, mid, where=np.logical_not(bad, out=ok))
     return np.moveaxis(encode_srgb8_array(_lab_to_linear(L, a * lo, b * lo)), 0, -1)
 
+
+#: out-of-gamut pixels of one call of :func:`lab_to_rgb8_array` above which they are fitted at once
+#: rather than deferred: the bisection's per-call overhead is small beside their work from there on
+DEFER_GAMUT_MAX = 1 << 12
 
 #: ``defer_gamut`` of :func:`lab_to_rgb8_array`: called with the positions (``np.nonzero`` of a
 #: mask over the input's shape) and the L, a, b values of its out-of-gamut pixels
@@ -284,7 +305,10 @@ def lab_to_rgb8_array(
     pixels and runs on many threads at once (each step releases the GIL); without, fresh ones.
     ``defer_gamut``: instead of fitting the out-of-gamut pixels here (their codes are left
     clipped), hand them to this function, so that a caller working strip by strip fits all of an
-    image's at once. Agrees with a float64 reference within 1 code (tests/test_color.py).
+    image's at once; only when they are few (fewer than :data:`DEFER_GAMUT_MAX`): many (a tenth of a noisy
+    scan's pixels can lie outside sRGB) are fitted here, in the strip's own thread, so that the
+    deferred pixels never hold more than a small part of the image in memory. Agrees with a
+    float64 reference within 1 code (tests/test_color.py).
     """
     L, a, b = (np.asarray(v, np.float32) for v in (L, a, b))
     L, a, b = np.broadcast_arrays(L, a, b)
@@ -296,10 +320,10 @@ def lab_to_rgb8_array(
         _encode_bins(rgb[c], out[..., c], s)
     if bad is not None and bad.any():
         where = np.unravel_index(np.flatnonzero(bad), bad.shape)  # faster than np.nonzero on 2-D masks
-        if defer_gamut is not None:
+        if defer_gamut is not None and where[0].size < DEFER_GAMUT_MAX:
             defer_gamut(where, L[where], a[where], b[where])
         else:
-            out[where] = fit_gamut_codes(L[where], a[where], b[where])
+            out[where] = fit_gamut_codes(L[where], a[where], b[where], scratch=s)
     return out
 
 
