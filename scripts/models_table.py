@@ -64,7 +64,10 @@ def rows(bench: dict) -> list[str]:
         budget = f"{t['steps']:,} x {cfg.get('batch', '?')} @ {cfg.get('size', '?')} px" if t.get("steps") else "-"
         chain = re.fullmatch(r"configs/(\w+)/stage(\d+)\.safetensors", cfg.get("init") or "")
         if chain:  # one stage of a training chain: the card's notes hold every stage
-            budget += f", stage {int(chain[2]) + 1} of a chain (`configs/{chain[1]}/STAGES.md`)"
+            # the stage's own config names it (a chain may skip the numbers of branches that lost)
+            own = re.fullmatch(r"configs/\w+/stage(\d+)\.toml", t.get("config_file") or "")
+            stage = int(own[1]) if own else int(chain[2]) + 1
+            budget += f", stage {stage} of a chain (`configs/{chain[1]}/STAGES.md`)"
         elif cfg.get("init"):  # fine-tuned: say from what
             budget += f" from `{Path(cfg['init']).parent.name if 'runs' in cfg['init'] else Path(cfg['init']).stem}`"
         if "medical" in Path(cfg.get("data", "")).parts:
