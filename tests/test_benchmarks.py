@@ -24,8 +24,8 @@ CASES = {
         ["onnxruntime"],
     ),
     "colorize": (
-        ["--sizes", "1", "--repeat", "1", "--folder-images", "3"],
-        [f"model {DEFAULT_MODEL}, backend onnx", "1MP", "of the bound"],
+        ["--sizes", "1", "--repeat", "1", "--folder-images", "3", "--noisy", "0.5"],
+        [f"model {DEFAULT_MODEL}, backend onnx", "1MP", "(pure noise)", "of the bound"],
         ["onnxruntime"],
     ),
     "video": (
