@@ -39,19 +39,22 @@ FLOOR = "import sys\nfrom PIL import Image\nim = Image.open(sys.argv[1]); im.loa
 )
 
 
+def four_by_three(megapixels: float) -> tuple[int, int]:
+    """(width, height) of a 4:3 image of about ``megapixels``."""
+    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
+    return w, int(w * 3 / 4)
+
+
 def make_photo(path: Path, megapixels: float) -> Path:
     """A gray JPEG of about ``megapixels``, upscaled from a demo photo (4:3)."""
-    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
-    h = int(w * 3 / 4)
-    Image.open(DEMO).convert("L").resize((w, h), Image.BICUBIC).save(path, quality=92)
+    Image.open(DEMO).convert("L").resize(four_by_three(megapixels), Image.BICUBIC).save(path, quality=92)
     return path
 
 
 def make_noise(path: Path, megapixels: float) -> Path:
     """A gray JPEG of about ``megapixels`` of uniform noise (4:3): grain at its worst."""
-    w = int((megapixels * 1e6 * 4 / 3) ** 0.5)
-    pixels = np.random.default_rng(0).integers(0, 256, (w * 3 // 4, w), dtype=np.uint8)
-    Image.fromarray(pixels, "L").save(path, quality=92)
+    w, h = four_by_three(megapixels)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w), dtype=np.uint8), "L").save(path, quality=92)
     return path
 
 
@@ -70,6 +73,13 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 def best(cmd: list[str], repeat: int) -> tuple[float, float]:
     runs = [timed(cmd) for _ in range(repeat)]
     return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def cli_row(src: Path, tmp: Path, args: argparse.Namespace, label: str, note: str = "") -> None:
+    """Print one row of the CLI table for ``src``: wall, I/O floor, ratio, peak RSS (best of --repeat)."""
+    floor, _ = best([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.jpg")], args.repeat)
+    wall, peak = best(cli_cmd(src, tmp / "out", args.model), args.repeat)
+    print(f"{label:>7} {wall:>7.2f} {floor:>8.3f} {wall / floor:>5.1f}x {peak:>8.0f}{note}")
 
 
 def cli_cmd(src: Path, out: Path, model: str, max_pixels: int | None = None) -> list[str]:
@@ -190,9 +200,7 @@ def main() -> None:
         tmp = Path(d)
         for mp in [float(s) for s in args.sizes.split(",")]:
             src = make_photo(tmp / f"photo_{mp:g}mp.jpg", mp)
-            floor, _ = best([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.jpg")], args.repeat)
-            wall, peak = best(cli_cmd(src, tmp / "out", args.model), args.repeat)
-            print(f"{mp:>5g}MP {wall:>7.2f} {floor:>8.3f} {wall / floor:>5.1f}x {peak:>8.0f}")
+            cli_row(src, tmp, args, f"{mp:g}MP")
             if mp == 12:
                 from tinct.io import read_image
 
@@ -204,10 +212,7 @@ def main() -> None:
                     runs.append(time.perf_counter() - t)
                 print(f"  in-process pipeline at 12 MP (colorize_image, no file I/O): {min(runs):.3f} s")
         if args.noisy:
-            src = make_noise(tmp / "noise.jpg", args.noisy)
-            floor, _ = best([sys.executable, "-c", FLOOR, str(src), str(tmp / "floor.jpg")], args.repeat)
-            wall, peak = best(cli_cmd(src, tmp / "out", args.model), args.repeat)
-            print(f"{args.noisy:>5g}MP {wall:>7.2f} {floor:>8.3f} {wall / floor:>5.1f}x {peak:>8.0f}  (pure noise)")
+            cli_row(make_noise(tmp / "noise.jpg", args.noisy), tmp, args, f"{args.noisy:g}MP", "  (pure noise)")
         if args.big:
             src = make_photo(tmp / "big.jpg", args.big)
             wall, peak = timed(cli_cmd(src, tmp / "out", args.model, max_pixels=int(args.big * 1.1e6)))

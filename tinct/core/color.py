@@ -192,13 +192,12 @@ def _finv(t: np.ndarray, out: np.ndarray | None = None, scratch: Scratch | None 
     cube *= t
     if t.size and t.min() <= LAB_EPSILON:  # one pass; the linear part is rare (very dark or very saturated colours)
         low = np.less_equal(t, LAB_EPSILON, out=None if scratch is None else scratch.get("finv_low", t.shape, bool))
-        if np.count_nonzero(low) * 8 < low.size:  # a few: only those
-            cube[low] = (t[low] - np.float32(4.0 / 29.0)) * np.float32(3 * LAB_EPSILON**2)
-        else:  # many (noisy or out-of-gamut colours): one masked pass, the same values
-            line = None if scratch is None else scratch.get("finv_line", t.shape)
-            line = np.subtract(t, np.float32(4.0 / 29.0), out=line)
-            line *= np.float32(3 * LAB_EPSILON**2)
-            np.copyto(cube, line, where=low)
+        # one masked pass rather than indexing: as fast at 0.2 % of values on the linear part, and
+        # faster from 2 % on (noisy scans, the gamut bisection)
+        line = None if scratch is None else scratch.get("finv_line", t.shape)
+        line = np.subtract(t, np.float32(4.0 / 29.0), out=line)
+        line *= np.float32(3 * LAB_EPSILON**2)
+        np.copyto(cube, line, where=low)
     return cube
 
 

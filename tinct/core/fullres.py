@@ -68,7 +68,9 @@ def run_strips(height: int, width: int, work: Callable[[slice], None], threads: 
 class OutOfGamut:
     """The out-of-gamut pixels of an image's strips, collected (:meth:`collector`) and then fitted
     in one vectorised pass (:meth:`fit_into`): the bisection's few dozen numpy calls run once per
-    image instead of once per strip. Thread-safe."""
+    image instead of once per strip. Only strips with few of them hand them on (fewer than
+    :data:`~tinct.core.color.DEFER_GAMUT_MAX` each); a strip with many fits its own, so what is
+    collected stays a small part of the image. Thread-safe."""
 
     def __init__(self) -> None:
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
