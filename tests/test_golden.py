@@ -37,6 +37,13 @@ def test_shipped_model_matches_golden_output(name):
     assert np.abs(ref.astype(int)[..., 0] - ref[..., 2]).mean() > 2  # the golden image is coloured
 
 
+def test_regenerate_refuses_a_name_not_in_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)  # nothing may be written
+    with pytest.raises(SystemExit, match="not in the registry: nosuch"):
+        regenerate(["prism", "nosuch"])
+    assert not any(tmp_path.iterdir())
+
+
 def regenerate(names: list[str] | None = None) -> None:
     """Rewrite the golden outputs of `names` (registry names; None: every shipped model)."""
     import tinct
