@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -23,6 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 SMOKE = SHARED / "smoke"
 DEMO = REPO / "tinct" / "demo"
+
+
+def load_script(relative: str):
+    """The repository script at ``relative`` (e.g. ``scripts/models_table.py``), imported as a module
+    (scripts are not a package), so that tests call its functions directly."""
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import REPO as ROOT
+from .conftest import load_script
+
 SCRIPT = ROOT / "scripts" / "choose_decoding.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("choose_decoding", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # stage 12 on dev-val at T 0.6 (configs/prism/STAGES.md)
@@ -33,7 +26,7 @@ STAGE12 = [
 
 
 def test_rule_picks_the_most_accurate_setting_colourful_enough_else_the_most_colourful():
-    cd = _script()
+    cd = load_script("scripts/choose_decoding.py")
     assert cd.rule_pick(STAGE12, 0.58)["beta"] == 0.25  # 0.574 is just under the floor
     assert cd.rule_pick(STAGE12, 0.5)["beta"] == 0.5
     assert cd.rule_pick(STAGE12, 0.8)["beta"] == 0.0  # none reaches 0.8: the most colourful
@@ -42,7 +35,7 @@ def test_rule_picks_the_most_accurate_setting_colourful_enough_else_the_most_col
 
 
 def test_gain_at_equal_colourfulness_interpolates_between_the_bracketing_settings():
-    cd = _script()
+    cd = load_script("scripts/choose_decoding.py")
     # between beta 0.25 (0.61, +0.92) and 0.375 (0.574, +1.03)
     expected = 0.92 + (0.61 - 0.58) / (0.61 - 0.574) * (1.03 - 0.92)
     assert cd.gain_at_ratio(STAGE12, 0.58) == pytest.approx(expected)
@@ -75,7 +68,7 @@ def test_choose_decoding_runs_the_real_pipeline_and_prints_the_rule(tmp_path):
     rows = [line for line in r.stdout.splitlines() if line.startswith("| 0.")]
     assert len(rows) == 2
     parsed = [{"T": float(c[1]), "gain": float(c[5]), "ratio": float(c[6])} for c in (row.split("|") for row in rows)]
-    pick = _script().rule_pick(parsed, 0.1)
+    pick = load_script("scripts/choose_decoding.py").rule_pick(parsed, 0.1)
     assert f"rule (highest gain with colourfulness >= 0.1): T {pick['T']:g}, size 128" in r.stdout
     assert f"{pick['gain']:+.3f} dB / {pick['ratio']:.3f}" in r.stdout
     assert ("none reaches the floor" in r.stdout) == (pick["ratio"] < 0.1)

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
-
 from tinct.registry import DEFAULT_MODEL, MODELS, get_spec
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("models_table", ROOT / "scripts" / "models_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import load_script
 
 
 def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def _table(bench: dict) -> dict[str, list[str]]:
-    lines = _script().rows(bench)
+def _table(bench: dict) -> dict[str, dict[str, str]]:
+    """The printed table: each row's cells by column, by the row's first cell."""
+    lines = load_script("scripts/models_table.py").rows(bench)
     head = _cells(lines[0])
     assert set(lines[1]) == {"|", "-"} and lines[1].count("|") == len(head) + 1
     table = {}
@@ -55,12 +45,12 @@ def test_a_chain_stage_is_named_from_its_own_config():
     assert row["training"].startswith(f"{card['steps']:,} x 32 @ 128 px")
 
 
-def test_benchmark_figures_fill_the_speed_columns(tmp_path):
+def test_benchmark_figures_fill_the_speed_columns():
     bench = {
         "archs": {"lite": {"gmacs": 9.051, "ms": 253.6}, "prism:width=48,attention=1": {"gmacs": 5.9, "ms": 134.2}},
         "end_to_end": {"(no network)": 0.181, "lite": 0.262},
     }
-    table = _table(json.loads(json.dumps(bench)))
+    table = _table(bench)
     assert table["gray (baseline)"]["CPU s 12 MP"] == "0.18"
     lite = table["`lite`"]
     assert (lite["GMACs 256 px"], lite["CPU ms 256 px"], lite["CPU s 12 MP"]) == ("9.05", "254", "0.26")

@@ -393,15 +393,11 @@ def test_serve_names_the_valid_models_in_one_line(tmp_path):
 
 def test_release_card_records_machine_precision_and_wall_time(tmp_path):
     """scripts/release_model.py takes the machine, precision, speed and wall time a run recorded."""
-    import importlib.util
-    from pathlib import Path
-
     from tinct.registry import get_spec
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "release_model.py"
-    loader = importlib.util.spec_from_file_location("release_model", path)
-    release = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(release)
+    from .conftest import load_script
+
+    release = load_script("scripts/release_model.py")
     run = tmp_path / "run"
     run.mkdir()
     (run / "log.jsonl").write_text(json.dumps({"step": 5, "time": 100.0}) + "\n")
