@@ -291,7 +291,7 @@ def mistakes(smoke_dir, tmp_path):
             f"--data {grays}: no usable colour images"
             " (found 1 images: 0 usable, 0 unreadable, 1 near-gray (no colour to learn; skipped))",
         ),
-        ([*data, "--size", "100"], "--size 100: lite needs a multiple of 8; use 104 or 96"),
+        ([*data, "--size", "100"], "--size 100: prism needs a multiple of 16; use 112 or 96"),
         ([*data, "--batch", "0"], "--batch must be 1 or more, got 0"),
         (
             [*data, "--steps", "2", "--epochs", "1"],
@@ -309,6 +309,42 @@ def test_every_ordinary_mistake_is_one_line_and_exit_1(smoke_dir, tmp_path):
         r = cli("train", *args, "--out", out, "-q")
         assert (r.exit_code, r.output) == (1, f"error: {message}\n"), args
         assert not out.exists(), args
+
+
+def test_without_model_a_run_trains_the_default_network_as_shipped():
+    """No ``model``: the registry default's architecture with its shipped options (not its decoding) at
+    its working size, in runs/<arch>; another architecture keeps its own defaults and 96 px; options
+    given are never merged with the shipped ones."""
+    from tinct.registry import DEFAULT_MODEL, get_spec
+
+    shipped = get_spec(DEFAULT_MODEL)
+    cfg = TrainConfig(data="photos")
+    assert (cfg.model, cfg.size, cfg.out) == (shipped.arch, shipped.working_size, f"runs/{shipped.arch}")
+    assert (
+        cfg.model_kwargs
+        == {"width": 48, "attention": 1}
+        == {k: v for k, v in shipped.kwargs.items() if k != "temperature"}
+    )
+    assert TrainConfig(data="photos", model=shipped.arch).model_kwargs == cfg.model_kwargs
+    mine = TrainConfig(data="photos", model_kwargs={"width": 8}, size=64, out="runs/mine")
+    assert (mine.model, mine.model_kwargs, mine.size, mine.out) == (shipped.arch, {"width": 8}, 64, "runs/mine")
+    lite = TrainConfig(data="photos", model="lite")
+    assert (lite.model_kwargs, lite.size, lite.out) == ({}, 96, "runs/lite")
+
+
+def test_cli_train_without_model_writes_the_default_network(smoke_dir, tmp_path):
+    from tinct.registry import DEFAULT_MODEL
+
+    out = tmp_path / "run"
+    r = cli("train", "--data", smoke_dir, "--steps", "1", "--batch", "2", "--size", "32", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    assert json.loads(meta["arch"]) == resolve_spec(DEFAULT_MODEL).arch == "prism"
+    assert json.loads(meta["kwargs"]) == {"width": 48, "attention": 1}
+    assert json.loads(meta["working_size"]) == 32
+    help_text = " ".join(cli("colorize", "--help").output.split())
+    assert f"Default: {DEFAULT_MODEL};" in help_text and "(e.g. lite)" not in help_text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")

@@ -12,6 +12,7 @@ import typer
 
 from tinct.cli.app import err, fail, load_session
 from tinct.cli.options import FileOptions, GuidanceOptions, MedicalOptions, VideoOptions, grouped
+from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
 
 @dataclass
@@ -166,9 +167,9 @@ def colorize(
         typer.Option(
             "-m",
             "--model",
-            help="Model name (see `tinct models`). Default: lite; for DICOM, NIfTI and FITS in realistic mode "
-            "unet-medical (trained on colour medical images), or lite with --uncertainty (it needs a colour "
-            "distribution).",
+            help=f"Model name (see `tinct models`). Default: {DEFAULT_MODEL}; for DICOM, NIfTI and FITS in "
+            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on colour medical images), or {DEFAULT_MODEL} with "
+            "--uncertainty (it needs a colour distribution).",
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -182,7 +183,8 @@ def colorize(
         bool,
         typer.Option(
             help="Also write {stem}_uncertainty.png (per frame/slice for scans): 16-bit gray, the normalised "
-            "entropy of the model's colours, 0 certain. Classification models only (e.g. lite), no guidance."
+            "entropy of the model's colours, 0 certain. "
+            f"Classification models only (e.g. {DEFAULT_MODEL}), no guidance."
         ),
     ] = False,
     video: VideoOptions = VideoOptions(),
@@ -194,7 +196,6 @@ def colorize(
 ) -> None:
     """Colorize images (and videos, DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
     from tinct.apps.batch import default_lanes, default_workers, run_batch
-    from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
     if not files.suffix and output is None:
         fail("an empty --suffix needs an --output folder (inputs are never overwritten)")

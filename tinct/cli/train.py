@@ -12,14 +12,23 @@ from tinct.cli.app import err, fail
 
 def train(
     config: Annotated[Optional[Path], typer.Option(help="TOML config (see configs/).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Architecture name.")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Architecture name (tinct models' architectures). Default: the default model's, with its "
+            "options as shipped (a config's model_kwargs sets others)."
+        ),
+    ] = None,
     data: Annotated[
         Optional[str], typer.Option(help="Folder (or .txt list) of your colour training images: required.")
     ] = None,
     val: Annotated[Optional[str], typer.Option(help="Folder of validation images.")] = None,
     steps: Annotated[Optional[int], typer.Option()] = None,
     epochs: Annotated[Optional[float], typer.Option()] = None,
-    size: Annotated[Optional[int], typer.Option(help="Crop size.")] = None,
+    size: Annotated[
+        Optional[int],
+        typer.Option(help="Crop side, the working size of the trained model. Default: the default model's, else 96."),
+    ] = None,
     batch: Annotated[Optional[int], typer.Option()] = None,
     lr: Annotated[Optional[float], typer.Option()] = None,
     device: Annotated[Optional[str], typer.Option()] = None,
@@ -27,7 +36,9 @@ def train(
         Optional[str],
         typer.Option(help="auto (bf16 on a GPU and on a CPU with AVX-512 BF16 or AMX, else fp32), fp32, bf16, fp16."),
     ] = None,
-    out: Annotated[Optional[str], typer.Option(help="Run folder (checkpoints, logs, weights).")] = None,
+    out: Annotated[
+        Optional[str], typer.Option(help="Run folder (checkpoints, logs, weights). Default: runs/MODEL.")
+    ] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.safetensors.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the run that OUT holds.")] = False,
@@ -58,8 +69,6 @@ def train(
         out=out,
         seed=seed,
     )
-    import os
-
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     try:
         cfg = TrainConfig.from_options(config, **overrides)

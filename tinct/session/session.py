@@ -39,7 +39,7 @@ from tinct.io.images import (
     read_image,
 )
 from tinct.io.uncertainty import encode_uncertainty, uncertainty_note, uncertainty_path
-from tinct.registry import ModelSpec
+from tinct.registry import DEFAULT_MODEL, ModelSpec
 from tinct.session.guidance import Guidance
 from tinct.session.result import ColorizedImage
 from tinct.version import __version__
@@ -234,7 +234,7 @@ class Session:
         if not self.has_uncertainty:
             raise NoColourDistributionError(
                 f"model {self.name!r} is a {self._fact('kind', 'tinct_kind', 'regression')} model with no colour "
-                "distribution, so it has no uncertainty map; use a classification model (e.g. lite)"
+                f"distribution, so it has no uncertainty map; use a classification model (e.g. {DEFAULT_MODEL})"
             )
 
     # the one inference path ----------------------------------------------------------------------

@@ -9,6 +9,10 @@ from typing import Any
 
 import tomllib
 
+#: constructor options that choose how a classification model decodes, not what it learns: a new
+#: run leaves them at the architecture's defaults (the release chooses them, scripts/choose_decoding.py)
+DECODING_OPTIONS = ("temperature", "chroma_restore")
+
 
 class TrainingError(RuntimeError):
     """Training stopped (non-finite loss, no data, ...); the message says why."""
@@ -16,13 +20,15 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    model: str = "lite"  #: architecture name in tinct.registry.ARCHITECTURES
+    #: architecture name in tinct.registry.ARCHITECTURES (None: the default model's, as shipped; see
+    #: :meth:`__post_init__`)
+    model: str | None = None
     data: str = ""  #: folder (or .txt list) of colour training images: required (``--data``)
     val: str | None = None
     steps: int = 1000
     epochs: float | None = None  #: if set, overrides steps
     batch: int = 32
-    size: int = 96  #: training crop side
+    size: int | None = None  #: training crop side (None: the default model's working size, or 96)
     min_view: float = 0.0  #: smallest crop side as a fraction of the image's short side (1: whole views)
     #: probability that an image's input L is degraded as old scans are (tone curve, blur, grain;
     #: :mod:`tinct.train.degrade`): the colour asked for stays the clean image's (0: never)
@@ -32,7 +38,7 @@ class TrainConfig:
     warmup: int = 100
     seed: int = 0
     device: str = "auto"
-    out: str = "runs/lite"
+    out: str | None = None  #: run folder (None: ``runs/<model>``)
     workers: int = 0
     threads: int = 0  #: torch CPU threads (0: torch's default)
     checkpoint_every_s: float = 300.0
@@ -68,6 +74,26 @@ class TrainConfig:
     pretrain_steps: int | None = None  #: adversarial models: G-only steps (default: the model's epochs)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     init: str | None = None  #: safetensors weights to start from (fine-tuning; see :func:`init_weights`)
+
+    def __post_init__(self) -> None:
+        """Fill what was left unset: a run of the default model's architecture (``model`` None or the
+        same name) without ``model_kwargs`` trains the network as shipped (its options, decoding
+        aside), at its working size; any other architecture has its own defaults and 96 px crops;
+        the run folder is ``runs/<model>``."""
+        from tinct.registry import DEFAULT_MODEL, get_spec
+
+        shipped = get_spec(DEFAULT_MODEL)
+        if self.model is None:
+            self.model = shipped.arch
+        if self.model == shipped.arch:
+            if not self.model_kwargs:
+                self.model_kwargs = {k: v for k, v in shipped.kwargs.items() if k not in DECODING_OPTIONS}
+            if self.size is None:
+                self.size = shipped.working_size
+        if self.size is None:
+            self.size = 96
+        if self.out is None:
+            self.out = f"runs/{self.model}"
 
     @classmethod
     def from_options(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
