@@ -69,7 +69,9 @@ def load_model(
     ``name``: a registry name, or a ``model.safetensors`` that ``tinct train`` wrote
     (:func:`tinct.registry.resolve_spec`). ``working_size`` overrides the registry's working size;
     ``model_options`` set attributes of the network that change inference (e.g. ``temperature``
-    of classification models).
+    of classification models), or ``vivid``: 0 (palest) to 1 (most colourful), the share of the
+    training's class-rebalancing tilt a classification model released with its bin prior keeps
+    (:func:`tinct.backends.torch.vivid_offset`; default: the model's own, 0.625 for ``prism``).
 
     ``backend``: "torch"; "onnx" (onnxruntime on the CPU, see :mod:`tinct.backends.onnx`; the model
     is exported once to :func:`tinct.backends.onnx.cache_dir`); "auto": onnx when the device is the

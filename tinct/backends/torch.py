@@ -67,14 +67,17 @@ def load_weights(model: torch.nn.Module, path: Path) -> dict[str, Any]:
 def load_network(spec: ModelSpec, device: torch.device, **options: Any) -> torch.nn.Module:
     """``spec``'s network with its weights, in eval mode on ``device``, ``options`` set (None ones skipped).
 
-    ``options`` are attributes of the network that change inference (e.g. ``temperature``); an
-    unknown one raises ValueError. On CUDA the network is fp16 and channels-last; on the CPU
-    torch's threads are capped at :func:`tinct.backends.hardware.cpu_threads`.
+    ``options`` are attributes of the network that change inference (e.g. ``temperature``), or
+    ``vivid`` (:func:`vivid_offset`); an unknown one raises ValueError. On CUDA the network is fp16
+    and channels-last; on the CPU torch's threads are capped at :func:`tinct.backends.hardware.cpu_threads`.
     """
     model = build_architecture(spec.arch, **spec.kwargs)
-    load_weights(model, spec.weights_path)
+    meta = load_weights(model, spec.weights_path)
     for key, value in options.items():
         if value is None:
+            continue
+        if key == "vivid":
+            model.shift_logits(vivid_offset(meta, value, spec.name))
             continue
         if not hasattr(model, key):
             raise ValueError(f"model {spec.name!r} has no option {key!r}")
@@ -87,6 +90,35 @@ def load_network(spec: ModelSpec, device: torch.device, **options: Any) -> torch
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
     return model
+
+
+def vivid_offset(meta: dict[str, Any], vivid: Any, name: str) -> torch.Tensor:
+    """The per-bin logit offset (Q,) that decodes a classification network keeping ``vivid`` of its
+    training's class-rebalancing tilt (:meth:`tinct.models.quantize.ABQuantizer.rebalance_log_factor`):
+    1 keeps all of it (the most colourful, least accurate colours), 0 takes it all out (the
+    network's estimate of the untilted posterior: the palest); ``vivid`` is 1 - the prior
+    correction beta of ``scripts/release_model.py`` and ``scripts/choose_decoding.py``. ``meta`` is
+    the weights file's parsed metadata: its ``bin_prior``, its training ``config``'s rebalancing and
+    the ``prior_correction`` folded in at release (0 if none), so the offset is relative to what the
+    file holds. Raises ValueError, in one line, for a ``vivid`` that is not a number from 0 to 1
+    and for weights that record no bin prior."""
+    from tinct.models.quantize import ABQuantizer
+
+    if isinstance(vivid, bool) or not isinstance(vivid, (int, float)) or not 0 <= vivid <= 1:
+        raise ValueError(f"vivid must be a number from 0 (palest) to 1 (most colourful), got {vivid!r}")
+    if "bin_prior" not in meta:
+        raise ValueError(
+            f"model {name!r} records no bin prior, so its vividness cannot be chosen "
+            "(a classification model released with its prior, e.g. prism, can)"
+        )
+    config = meta.get("config") or {}
+    tilt = ABQuantizer.rebalance_log_factor(
+        torch.tensor(meta["bin_prior"], dtype=torch.float32),
+        float(config.get("rebalance_lambda", 0.5)),
+        float(config.get("rebalance_power", 1.0)),
+    )
+    beta = 1.0 - float(vivid)
+    return -(beta - float(meta.get("prior_correction", 0.0))) * tilt
 
 
 def use_cpu_bf16(device: torch.device) -> bool:

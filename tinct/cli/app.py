@@ -92,13 +92,15 @@ def load_session(
     temperature: float | None = None,
     debug: bool = False,
     backend: str = "auto",
+    vivid: float | None = None,
 ) -> Any:
     """``tinct.api.load_model`` (looked up at call time), or exit 2 with its one-line error."""
     from tinct import api
     from tinct.registry import UnknownModelError
 
+    options = {"temperature": temperature, "vivid": vivid}
     try:
-        return api.load_model(model, device=device, working_size=size, backend=backend, temperature=temperature)
+        return api.load_model(model, device=device, working_size=size, backend=backend, **options)
     except (UnknownModelError, api.ModelWeightsError, RuntimeError, ValueError) as e:
         if debug:
             raise

@@ -168,14 +168,17 @@ def colorize(
             "-m",
             "--model",
             help=f"Model name (see `tinct models`). Default: {DEFAULT_MODEL}; for DICOM, NIfTI and FITS in "
-            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on colour medical images), or {DEFAULT_MODEL} with "
-            "--uncertainty (it needs a colour distribution).",
+            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on colour medical images) unless --uncertainty.",
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     files: FileOptions = FileOptions(),
     temperature: Annotated[
         Optional[float], typer.Option(help="Annealed-mean temperature (classification models).")
+    ] = None,
+    vivid: Annotated[
+        Optional[float],
+        typer.Option(help="Colour against accuracy: 1 most colourful, 0 palest (default: the model's; prism 0.625)."),
     ] = None,
     guide: GuidanceOptions = GuidanceOptions(),
     medical: MedicalOptions = MedicalOptions(),
@@ -200,7 +203,7 @@ def colorize(
     if not files.suffix and output is None:
         fail("an empty --suffix needs an --output folder (inputs are never overwritten)")
     _check_format(files.fmt)
-    session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend)
+    session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend, vivid)
     guidance, lut = _guidance(session, guide, medical, uncertainty)
 
     def medical_model() -> Any:
