@@ -186,6 +186,28 @@ def test_upload_colorize_compare_download(page, base_url, tmp_path):
     assert "after-preview" not in (page.get_attribute("#after", "class") or "")
 
 
+def test_the_colour_slider_sends_vivid_for_the_models_that_take_it(page):
+    page.set_input_files("#file", str(PHOTO))
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+    own = page.evaluate(CANVAS_CHROMA, "after")["chroma"]
+    page.click(".advanced summary")
+    assert page.is_visible("#vivid") and page.input_value("#vivid") == "0.625"  # prism's own
+    assert page.inner_text("#vivid-value") == "0.625"
+    page.evaluate(
+        "() => { const s = document.getElementById('vivid'); s.value = 1; s.dispatchEvent(new Event('input')); }"
+    )
+    assert page.inner_text("#vivid-value") == "1"
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/colorize")) as answer:
+        page.click("#again")
+    assert answer.value.status == 200  # the form sent vivid 1: a more colourful answer, below
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
+    page.wait_for_function("() => !document.getElementById('after').classList.contains('after-preview')")
+    assert page.evaluate(CANVAS_CHROMA, "after")["chroma"] > 1.1 * own
+    page.select_option("#model", "lite")  # a model whose vividness is fixed: no slider
+    assert not page.is_visible("#vivid") and not page.is_visible("#vivid-help")
+    assert page.problems == []
+
+
 def test_errors_are_shown_with_the_servers_message(page, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"these are notes, not a picture\n" * 20)

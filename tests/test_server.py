@@ -111,7 +111,7 @@ def test_readyz_is_503_before_startup():
 def test_readyz_reports_a_model_that_cannot_load(monkeypatch):
     import tinct.api
 
-    def broken(name, device="auto", working_size=None):
+    def broken(name, device="auto", working_size=None, vivid=None):
         raise tinct.api.ModelWeightsError(f"weights file missing: /nowhere/{name}.safetensors")
 
     monkeypatch.setattr(tinct.api, "cached_session", broken)
@@ -231,6 +231,28 @@ def test_working_size_field(client, photo_jpeg):
     assert_error(post(client, photo_jpeg, size="8"), 422, "size must be between 32 and 1024, got 8")
     assert_error(post(client, photo_jpeg, size="5000"), 422, "size must be between")
     assert_error(post(client, photo_jpeg, size="big"), 422, "size", "integer")
+
+
+def test_vivid_field(client, photo_jpeg):
+    """``vivid`` decodes the model with that share of its rebalancing tilt (a session of its own, kept):
+    more colour at 1 than the model's own 0.625; the model's own value answers what no field does."""
+    assert [r["vivid"] for r in client.get("/api/v1/models").json() if r["name"] == "prism"] == [0.625]
+    plain = post(client, photo_jpeg, format="png")
+    own = post(client, photo_jpeg, format="png", vivid="0.625")
+    vivid = post(client, photo_jpeg, format="png", vivid="1")
+    assert plain.status_code == own.status_code == vivid.status_code == 200, vivid.text
+    rgb = {k: np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")) for k, r in (("plain", plain),
+           ("own", own), ("vivid", vivid))}  # fmt: skip
+    assert np.array_equal(rgb["plain"], rgb["own"])
+    assert chroma(rgb["vivid"]) > 1.1 * chroma(rgb["plain"])
+    service = client.app.state.service
+    assert service.session("prism", vivid=1.0) is service.session("prism", vivid=1.0)
+    assert service.session("prism", vivid=1.0) is not service.session("prism")
+    assert_error(post(client, photo_jpeg, vivid="0.3"), 422, "vivid must be from 0 to 1 in steps of 0.125, got 0.3")
+    assert_error(post(client, photo_jpeg, vivid="1.5"), 422, "vivid must be from 0 to 1 in steps of 0.125, got 1.5")
+    assert_error(post(client, photo_jpeg, vivid="nan"), 422, "vivid must be from 0 to 1")
+    assert_error(post(client, photo_jpeg, vivid="lots"), 422, "vivid")
+    assert_error(post(client, photo_jpeg, model="lite", vivid="0.5"), 422, "model 'lite' takes no vivid")
 
 
 def test_sized_session_shares_the_network_and_its_lock(client):

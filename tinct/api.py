@@ -130,16 +130,18 @@ def _network(spec: Any, model_options: dict[str, Any]) -> torch.nn.Module:
     return load_network(spec, torch.device("cpu"), **model_options)
 
 
-_SESSIONS: dict[tuple[str, str, int | None], Session] = {}
+_SESSIONS: dict[tuple[str, str, int | None, float | None], Session] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def cached_session(name: str = DEFAULT_MODEL, device: str = "auto", working_size: int | None = None) -> Session:
-    """A process-wide session per (model, device, size), for one-call use (and the server)."""
-    key = (name, str(device), working_size)
+def cached_session(
+    name: str = DEFAULT_MODEL, device: str = "auto", working_size: int | None = None, vivid: float | None = None
+) -> Session:
+    """A process-wide session per (model, device, size, vividness), for one-call use (and the server)."""
+    key = (name, str(device), working_size, vivid)
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
-            _SESSIONS[key] = load_model(name, device, working_size)
+            _SESSIONS[key] = load_model(name, device, working_size, **({} if vivid is None else {"vivid": vivid}))
         return _SESSIONS[key]
 
 

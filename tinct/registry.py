@@ -60,6 +60,14 @@ class ModelSpec:
         return self.weights_path.with_suffix(".json")
 
     @property
+    def vivid(self) -> float | None:
+        """The share of its training's class-rebalancing tilt the shipped weights keep (1 - the
+        ``prior_correction`` its card records), for a model whose vividness can be chosen
+        (``vivid`` of :func:`tinct.api.load_model`); None for the others."""
+        beta = self.card_metrics().get("prior_correction")
+        return None if beta is None else 1.0 - float(beta)
+
+    @property
     def takes_hints(self) -> bool:
         """Whether the model takes user colour hints (:mod:`tinct.hints`)."""
         return self.arch in HINT_ARCHITECTURES
@@ -268,7 +276,8 @@ def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
 
     One dict per model, registry order: name, default (True for ``default``: the registry's, or a
     server's own default model), description, working_size, takes_hints
-    (whether it takes user colour hints), weights_bytes (None if the weights file is missing),
+    (whether it takes user colour hints), vivid (its default vividness where it can be chosen, else
+    None: :attr:`ModelSpec.vivid`), weights_bytes (None if the weights file is missing),
     parameters and val_* scores from the model card (None when not recorded).
     """
     rows = []
@@ -282,6 +291,7 @@ def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
                 "description": spec.description,
                 "working_size": spec.working_size,
                 "takes_hints": spec.takes_hints,
+                "vivid": spec.vivid,
                 "weights_bytes": spec.weights_path.stat().st_size if spec.weights_path.exists() else None,
                 "parameters": card.get("parameters"),
                 "val_psnr": val.get("psnr"),

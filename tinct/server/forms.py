@@ -25,16 +25,18 @@ from tinct.server.service import (
     MEDICAL_OUTPUTS,
     MIN_WORKING_SIZE,
     OUTPUT_FORMATS,
+    VIVID_STEP,
     Answer,
     GuidanceForm,
     MedicalForm,
+    ModelChoice,
     Service,
 )
 from tinct.session import METHODS
 
 #: the fields of the colorize form (the multipart names); any other field or query parameter is a 422
-FORM_FIELDS = ("file", "model", "format", "size", "hints", "reference", "method", "window", "axis", "frame",
-               "mode", "lut", "stretch", "anonymize")  # fmt: skip
+FORM_FIELDS = ("file", "model", "format", "size", "vivid", "hints", "reference", "method", "window", "axis",
+               "frame", "mode", "lut", "stretch", "anonymize")  # fmt: skip
 
 #: upload part content types accepted besides image/* (what curl and some clients send)
 GENERIC_CONTENT_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
@@ -49,6 +51,14 @@ def safe_stem(filename: str | None) -> str:
     stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80]
     return stem or "image"
+
+
+def check_vivid(name: str, vivid: float) -> None:
+    """422 unless ``vivid`` is a multiple of :data:`VIVID_STEP` from 0 to 1 and model ``name`` can take one."""
+    if not (0 <= vivid <= 1 and (vivid / VIVID_STEP).is_integer()):
+        raise HTTPException(422, f"vivid must be from 0 to 1 in steps of {VIVID_STEP}, got {vivid:g}")
+    if resolve_spec(name).vivid is None:
+        raise HTTPException(422, f"model {name!r} takes no vivid (its colour against accuracy is fixed)")
 
 
 async def check_fields(request: Request, model: str | None) -> str | None:
@@ -114,6 +124,13 @@ async def colorize_upload(
     ] = None,
     size: Annotated[
         int | None, Form(description="Working size: the short side the model sees (default: the model's).")
+    ] = None,
+    vivid: Annotated[
+        float | None,
+        Form(
+            description="Colour against accuracy, 0 (palest) to 1 (most colourful) in steps of 0.125, for the "
+            "models whose `vivid` in /api/v1/models is not null (default: that value). Ordinary images only."
+        ),
     ] = None,
     hints: Annotated[
         str | None,
@@ -182,6 +199,8 @@ async def colorize_upload(
     max_size = service.limits.max_working_size
     if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
         raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
+    if vivid is not None:
+        check_vivid(name, vivid)
     form = await guidance_form(name, hints, reference, method)
     data = await file.read()
     if not data:
@@ -189,8 +208,11 @@ async def colorize_upload(
     kind = upload_kind(data, file.filename)
     fields = {"window": window, "axis": axis, "frame": frame, "mode": mode, "lut": lut, "anonymize": anonymize}
     if kind is not None:
+        if vivid is not None:
+            raise HTTPException(422, "vivid: for ordinary images only, not DICOM, NIfTI and FITS uploads")
         medical = medical_form(kind, fmt, form, file.filename, **fields, stretch=stretch)
-        return medical_response(await naming(file.filename, service.colorize_medical(data, kind, name, size, medical)))
+        work = service.colorize_medical(data, kind, ModelChoice(name, size), medical)
+        return medical_response(await naming(file.filename, work))
     if stretch is not None:
         raise HTTPException(422, "stretch: for FITS uploads only, not ordinary images")
     given = [k for k, v in fields.items() if v is not None]
@@ -198,7 +220,7 @@ async def colorize_upload(
         raise HTTPException(422, f"{', '.join(given)}: for DICOM, NIfTI and FITS uploads only, not ordinary images")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise HTTPException(422, f"format {fmt} is for DICOM and NIfTI uploads; use jpg, png or webp for images")
-    out = await naming(file.filename, service.colorize(data, name, size, fmt, form))
+    out = await naming(file.filename, service.colorize(data, ModelChoice(name, size, vivid), fmt, form))
     filename = f"{safe_stem(file.filename)}_color{EXTENSIONS[out.fmt]}"
     return Response(
         out.data,

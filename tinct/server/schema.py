@@ -3,7 +3,7 @@
 FastAPI derives the colorize form's schema from its parameters, where every field is an optional
 free string. :func:`exact_openapi` tightens it to what the endpoint really accepts: ``file``
 required and binary; enums for ``model`` (the registry), ``format``, ``method``, ``mode``, ``lut``
-and ``stretch``; bounds for ``size`` (this server's limits), ``axis`` and ``frame``; no other field
+and ``stretch``; bounds for ``size`` (this server's limits), ``vivid``, ``axis`` and ``frame``; no other field
 (``additionalProperties: false``: an unknown field is a 422). Fields that apply to some uploads only
 (``window``... to DICOM, NIfTI and FITS) say so in their descriptions; sending them with another kind
 of upload is a 422 naming the field.
@@ -21,7 +21,7 @@ from tinct.apps.medical import MODES
 from tinct.classical.lut import BUILTIN_LUTS
 from tinct.io.medical.fits import STRETCHES
 from tinct.registry import MODELS
-from tinct.server.service import MEDICAL_OUTPUTS, MIN_WORKING_SIZE, OUTPUT_FORMATS, Limits
+from tinct.server.service import MEDICAL_OUTPUTS, MIN_WORKING_SIZE, OUTPUT_FORMATS, VIVID_STEP, Limits
 from tinct.session import METHODS
 
 
@@ -34,6 +34,7 @@ def field_schemas(limits: Limits) -> dict[str, dict[str, Any]]:
         "model": {"type": "string", "enum": list(MODELS)},
         "format": {"type": "string", "enum": formats},
         "size": {"type": "integer", "minimum": MIN_WORKING_SIZE, "maximum": limits.max_working_size},
+        "vivid": {"type": "number", "minimum": 0, "maximum": 1, "multipleOf": VIVID_STEP},
         "method": {"type": "string", "enum": list(METHODS)},
         "mode": {"type": "string", "enum": list(MODES)},
         "lut": {"type": "string", "enum": sorted(BUILTIN_LUTS)},

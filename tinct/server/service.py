@@ -39,6 +39,9 @@ OUTPUT_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 MIN_WORKING_SIZE = 32
+#: the vividness values a server answers, multiples of this from 0 to 1 (each one asked for is
+#: another loaded network, so a few values, not any float)
+VIVID_STEP = 0.125
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,16 @@ class WorkQueue:
         """Whole seconds (>= 1) until the queue has likely drained by one job per thread."""
         with self._lock:
             return max(1, math.ceil(self._avg_s * self._in_use / self.threads))
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model a request runs: its ``name``, its working ``size`` (None: the model's own) and its
+    ``vivid`` (None: the model's own; validated by the form)."""
+
+    name: str
+    size: int | None = None
+    vivid: float | None = None
 
 
 @dataclass(frozen=True)
@@ -218,8 +231,9 @@ class Service:
         return self._ready.is_set()
 
     # models ------------------------------------------------------------------------------------
-    def session(self, name: str, size: int | None = None) -> Session:
-        """The process-wide session of model ``name``; with ``size``, a view at that working size.
+    def session(self, name: str, size: int | None = None, vivid: float | None = None) -> Session:
+        """The process-wide session of model ``name`` (at vividness ``vivid``: another loaded network,
+        kept for the next request); with ``size``, a view at that working size.
 
         A sized view shares the model's network and its inference lock (nothing is loaded again).
         Raises HTTPException 503 when the weights cannot be loaded.
@@ -227,7 +241,7 @@ class Service:
         from tinct import api
 
         try:
-            base = api.cached_session(name, self.device)
+            base = api.cached_session(name, self.device, vivid=vivid)
         except (api.ModelWeightsError, RuntimeError, OSError, ValueError) as e:
             raise HTTPException(503, f"model {name!r} is not available on this server: {e}") from None
         # a server runs long: the compiled full-resolution kernel (tinct[fast]; the same pixels)
@@ -249,12 +263,10 @@ class Service:
                 raise type(e)(f"reference image: {e}") from None
         return Guidance(reference=ref, method=form.method, hints=list(form.hints))
 
-    def _colorize(
-        self, data: bytes, name: str, size: int | None, fmt: str | None, form: GuidanceForm | None = None
-    ) -> Answer:
+    def _colorize(self, data: bytes, model: ModelChoice, fmt: str | None, form: GuidanceForm | None = None) -> Answer:
         """Worker thread: decode (pixel limit from the header), colorize, encode (as the CLI writes files)."""
         t0 = time.perf_counter()
-        session = self.session(name, size)
+        session = self.session(model.name, model.size, model.vivid)
         img = read_image(data, max_pixels=self.limits.max_pixels)
         out_fmt = output_format(img.format, fmt)
         out_fmt = out_fmt if out_fmt in MEDIA_TYPES else "PNG"
@@ -285,7 +297,7 @@ class Service:
             log.warning("unreadable %s upload", kind, exc_info=e)
             raise ImageError(f"upload: cannot read this {MEDICAL_LABELS[kind][0]} file: {one_line(e)}") from None
 
-    def _colorize_medical(self, data: bytes, kind: str, name: str, size: int | None, form: MedicalForm) -> Answer:
+    def _colorize_medical(self, data: bytes, kind: str, model: ModelChoice, form: MedicalForm) -> Answer:
         """Worker thread: read a DICOM object, a NIfTI volume or a FITS image (``kind``), colorize, encode.
 
         The whole object, volume or cube is windowed together; a PNG answer colorizes only the frame
@@ -293,7 +305,7 @@ class Service:
         without pydicom, nibabel or astropy on the server: HTTP 415.
         """
         t0 = time.perf_counter()
-        session = self.session(name, size) if form.mode == "realistic" else None
+        session = self.session(model.name, model.size) if form.mode == "realistic" else None
         detail = session.name if session is not None else form.lut
         label, part = MEDICAL_LABELS[kind]
         try:
@@ -331,18 +343,18 @@ class Service:
         return Answer(body, form.output, detail, time.perf_counter() - t0, f"{stem}_color{ext}", headers)
 
     async def colorize(
-        self, data: bytes, name: str, size: int | None, fmt: str | None, form: GuidanceForm | None = None
+        self, data: bytes, model: ModelChoice, fmt: str | None, form: GuidanceForm | None = None
     ) -> Answer:
         """Admit, run off the event loop under the time limit, and map failures to HTTP errors.
 
         ``form``: the request's colour hints or reference image (None: the model alone). Hints off
         the image answer 422.
         """
-        return await self.run(self._colorize, data, name, size, fmt, form)
+        return await self.run(self._colorize, data, model, fmt, form)
 
-    async def colorize_medical(self, data: bytes, kind: str, name: str, size: int | None, form: MedicalForm) -> Answer:
+    async def colorize_medical(self, data: bytes, kind: str, model: ModelChoice, form: MedicalForm) -> Answer:
         """The same as :meth:`colorize` for a DICOM, NIfTI or FITS upload (``kind``), see :meth:`_colorize_medical`."""
-        return await self.run(self._colorize_medical, data, kind, name, size, form)
+        return await self.run(self._colorize_medical, data, kind, model, form)
 
     async def run(self, work: Callable[..., Answer], *args: Any) -> Answer:
         """Admit ``work(*args)``, run it in a worker thread under the time limit, map failures to HTTP errors.

@@ -24,6 +24,7 @@
     frame: $("frame"), frameLabel: $("frame-label"), mode: $("mode"), anonymize: $("anonymize"),
     stretch: $("stretch"), stretchField: $("stretch-field"),
     busyNote: $("busy-note"), exportLink: $("export"),
+    vivid: $("vivid"), vividField: $("vivid-field"), vividValue: $("vivid-value"), vividHelp: $("vivid-help"),
   };
 
   const state = {
@@ -145,7 +146,22 @@
     if (m.val_psnr != null) bits.push(`validation PSNR ${m.val_psnr.toFixed(2)} dB`);
     el.modelDesc.textContent = bits.join(" · ");
     el.size.placeholder = String(m.working_size);
+    // the colour/accuracy slider, for the models whose vividness can be chosen, at the model's own
+    el.vividField.hidden = el.vividHelp.hidden = m.vivid == null;
+    if (m.vivid != null) el.vivid.value = String(m.vivid);
+    showVivid();
     updateGuide();
+  }
+
+  function showVivid() {
+    el.vividValue.textContent = Number(el.vivid.value).toFixed(3).replace(/0+$/, "").replace(/\.$/, "");
+  }
+
+  // the slider's value when it differs from the model's own (else the server uses the model's)
+  function chosenVivid() {
+    const m = selectedModel();
+    if (!m || m.vivid == null || el.vividField.hidden) return null;
+    return Number(el.vivid.value) === m.vivid ? null : el.vivid.value;
   }
 
   // ---- colour points and reference image -------------------------------------------------
@@ -534,6 +550,7 @@
     if (el.model.value) form.append("model", el.model.value);
     if (el.format.value && !state.kind) form.append("format", el.format.value);
     if (el.size.value) form.append("size", el.size.value);
+    if (!state.kind && chosenVivid() != null) form.append("vivid", chosenVivid());
     if (state.kind) {
       appendMedical(form, true);
     } else if (state.reference) {
@@ -679,6 +696,7 @@
   el.reset.addEventListener("click", reset);
   el.errorClose.addEventListener("click", clearError);
   el.model.addEventListener("change", describeModel);
+  el.vivid.addEventListener("input", showVivid);
   el.hintPlace.addEventListener("click", () => {
     const wasPlacing = state.placing;
     setPlacing(!state.placing);
