@@ -330,7 +330,9 @@ def render_card(spec, c: dict, notes: str) -> str:
             [
                 f"- Decoding: annealed mean at T {spec.kwargs.get('temperature', 0.38):g}, with "
                 f"{c['prior_correction']:g} of the rebalancing tilt folded out of the head's bias "
-                "(`scripts/release_model.py --prior-correction`, chosen on the dev split)."
+                "(`scripts/release_model.py --prior-correction`, chosen on the dev split); "
+                f"`tinct colorize --vivid` chooses another share at inference (this one is "
+                f"{1 - c['prior_correction']:g})."
             ]
             if c.get("prior_correction")
             else []
