@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from tinct import server  # noqa: E402
 from tinct.registry import DEFAULT_MODEL, MODELS  # noqa: E402
 from tinct.server import BodyLimitMiddleware, create_app, model_rows, safe_stem  # noqa: E402
+from tinct.server.forms import checked_vivid  # noqa: E402
 from tinct.session import ColorizedImage  # noqa: E402
 
 from .conftest import DEMO  # noqa: E402
@@ -248,6 +249,7 @@ def test_vivid_field(client, photo_jpeg):
     service = client.app.state.service
     assert service.session("prism", vivid=1.0) is service.session("prism", vivid=1.0)
     assert service.session("prism", vivid=1.0) is not service.session("prism")
+    assert checked_vivid("prism", 0.625) is None and checked_vivid("prism", 0.5) == 0.5  # own: the model's session
     assert_error(post(client, photo_jpeg, vivid="0.3"), 422, "vivid must be from 0 to 1 in steps of 0.125, got 0.3")
     assert_error(post(client, photo_jpeg, vivid="1.5"), 422, "vivid must be from 0 to 1 in steps of 0.125, got 1.5")
     assert_error(post(client, photo_jpeg, vivid="nan"), 422, "vivid must be from 0 to 1")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import os
 import weakref
 from pathlib import Path
@@ -104,7 +105,7 @@ def vivid_offset(meta: dict[str, Any], vivid: Any, name: str) -> torch.Tensor:
     and for weights that record no bin prior."""
     from tinct.models.quantize import ABQuantizer
 
-    if isinstance(vivid, bool) or not isinstance(vivid, (int, float)) or not 0 <= vivid <= 1:
+    if isinstance(vivid, bool) or not isinstance(vivid, numbers.Real) or not 0 <= vivid <= 1:
         raise ValueError(f"vivid must be a number from 0 (palest) to 1 (most colourful), got {vivid!r}")
     if "bin_prior" not in meta:
         raise ValueError(

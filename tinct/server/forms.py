@@ -53,12 +53,15 @@ def safe_stem(filename: str | None) -> str:
     return stem or "image"
 
 
-def check_vivid(name: str, vivid: float) -> None:
-    """422 unless ``vivid`` is a multiple of :data:`VIVID_STEP` from 0 to 1 and model ``name`` can take one."""
+def checked_vivid(name: str, vivid: float) -> float | None:
+    """``vivid`` for model ``name``, None where it is the model's own (its session is the model's);
+    422 unless it is a multiple of :data:`VIVID_STEP` from 0 to 1 and the model can take one."""
     if not (0 <= vivid <= 1 and (vivid / VIVID_STEP).is_integer()):
         raise HTTPException(422, f"vivid must be from 0 to 1 in steps of {VIVID_STEP}, got {vivid:g}")
-    if resolve_spec(name).vivid is None:
+    own = resolve_spec(name).vivid
+    if own is None:
         raise HTTPException(422, f"model {name!r} takes no vivid (its colour against accuracy is fixed)")
+    return None if vivid == own else vivid
 
 
 async def check_fields(request: Request, model: str | None) -> str | None:
@@ -200,7 +203,7 @@ async def colorize_upload(
     if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
         raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
     if vivid is not None:
-        check_vivid(name, vivid)
+        vivid = checked_vivid(name, vivid)
     form = await guidance_form(name, hints, reference, method)
     data = await file.read()
     if not data:
