@@ -94,7 +94,7 @@ MODELS: dict[str, ModelSpec] = {
             name="prism",
             arch="prism",
             description="tinct's CPU-first network: strided stem, wide stages to 1/16 with global context and "
-            "attention, colour at 1/4; the default, still training (the chain in configs/prism/STAGES.md)",
+            "attention, colour at 1/4; the default (its training chain: configs/prism/STAGES.md)",
             working_size=128,  # its training views; the decoding chosen on the dev split (card)
             kwargs={"width": 48, "attention": 1, "temperature": 0.6},
         ),
