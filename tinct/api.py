@@ -141,7 +141,7 @@ def cached_session(
     key = (name, str(device), working_size, vivid)
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
-            _SESSIONS[key] = load_model(name, device, working_size, **({} if vivid is None else {"vivid": vivid}))
+            _SESSIONS[key] = load_model(name, device, working_size, vivid=vivid)  # None: the model's own
         return _SESSIONS[key]
 
 

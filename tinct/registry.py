@@ -64,8 +64,7 @@ class ModelSpec:
         """The share of its training's class-rebalancing tilt the shipped weights keep (1 - the
         ``prior_correction`` its card records), for a model whose vividness can be chosen
         (``vivid`` of :func:`tinct.api.load_model`); None for the others."""
-        beta = self.card_metrics().get("prior_correction")
-        return None if beta is None else 1.0 - float(beta)
+        return card_vivid(self.card_metrics())
 
     @property
     def takes_hints(self) -> bool:
@@ -271,6 +270,12 @@ def _trained_for(meta: dict[str, str]) -> tuple[int | None, float | None]:
     return (int(size) if size else None), (float(temperature) if temperature else None)
 
 
+def card_vivid(card: dict[str, Any]) -> float | None:
+    """1 - the ``prior_correction`` a model card records (:attr:`ModelSpec.vivid`); None without one."""
+    beta = card.get("prior_correction")
+    return None if beta is None else 1.0 - float(beta)
+
+
 def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
     """The registry as rows (what ``tinct models --json`` prints and ``GET /api/v1/models`` answers).
 
@@ -291,7 +296,7 @@ def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
                 "description": spec.description,
                 "working_size": spec.working_size,
                 "takes_hints": spec.takes_hints,
-                "vivid": spec.vivid,
+                "vivid": card_vivid(card),
                 "weights_bytes": spec.weights_path.stat().st_size if spec.weights_path.exists() else None,
                 "parameters": card.get("parameters"),
                 "val_psnr": val.get("psnr"),

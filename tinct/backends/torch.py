@@ -112,12 +112,8 @@ def vivid_offset(meta: dict[str, Any], vivid: Any, name: str) -> torch.Tensor:
             f"model {name!r} records no bin prior, so its vividness cannot be chosen "
             "(a classification model released with its prior, e.g. prism, can)"
         )
-    config = meta.get("config") or {}
-    tilt = ABQuantizer.rebalance_log_factor(
-        torch.tensor(meta["bin_prior"], dtype=torch.float32),
-        float(config.get("rebalance_lambda", 0.5)),
-        float(config.get("rebalance_power", 1.0)),
-    )
+    rebalancing = ABQuantizer.recorded_rebalancing(meta["bin_prior"], meta.get("config") or {})
+    tilt = ABQuantizer.rebalance_log_factor(*rebalancing)
     beta = 1.0 - float(vivid)
     return -(beta - float(meta.get("prior_correction", 0.0))) * tilt
 

@@ -8,6 +8,8 @@ distribution over bins is decoded to one ab value by the annealed mean at temper
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -73,6 +75,17 @@ class ABQuantizer:
         palest), 0 leaves the rebalanced colours; between the two trades colour for PSNR.
         """
         return power * ABQuantizer.rebalance_weights(prior, lam).log()
+
+    @staticmethod
+    def recorded_rebalancing(prior: Any, config: dict[str, Any]) -> tuple[torch.Tensor, float, float]:
+        """(bin prior as float32, rebalance_lambda, rebalance_power) of a run, from the prior it
+        recorded (a tensor or a list) and its training config (the training defaults, 0.5 and 1.0,
+        where the config names none): the arguments of :meth:`rebalance_log_factor`."""
+        return (
+            torch.as_tensor(prior, dtype=torch.float32),
+            float(config.get("rebalance_lambda", 0.5)),
+            float(config.get("rebalance_power", 1.0)),
+        )
 
     def annealed_mean(
         self, logits: torch.Tensor, temperature: float = 0.38, chroma_restore: float = 0.0

@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from tinct.models.quantize import ABQuantizer
 from tinct.train.config import TrainingError
 
 
@@ -161,12 +162,12 @@ def read_rebalancing(path: str | Path) -> tuple[torch.Tensor, float, float]:
                 prior = f.get_tensor("extra.prior") if "extra.prior" in f.keys() else None
             else:
                 config = json.loads(meta.get("config", "{}"))
-                prior = torch.tensor(json.loads(meta["bin_prior"])) if "bin_prior" in meta else None
+                prior = json.loads(meta["bin_prior"]) if "bin_prior" in meta else None
     except (OSError, SafetensorError, ValueError, KeyError) as e:
         raise TrainingError(f"cannot read the rebalancing of {path}: {e}") from None
     if prior is None:
         raise TrainingError(f"{path} records no bin prior (use the run's checkpoint.safetensors)")
-    return prior.float(), float(config.get("rebalance_lambda", 0.5)), float(config.get("rebalance_power", 1.0))
+    return ABQuantizer.recorded_rebalancing(prior, config)
 
 
 def export_weights(model, path: str | Path, metadata: dict[str, Any]) -> None:

@@ -550,7 +550,8 @@
     if (el.model.value) form.append("model", el.model.value);
     if (el.format.value && !state.kind) form.append("format", el.format.value);
     if (el.size.value) form.append("size", el.size.value);
-    if (!state.kind && chosenVivid() != null) form.append("vivid", chosenVivid());
+    const vivid = state.kind ? null : chosenVivid();
+    if (vivid != null) form.append("vivid", vivid);
     if (state.kind) {
       appendMedical(form, true);
     } else if (state.reference) {
