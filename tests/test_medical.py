@@ -817,3 +817,8 @@ def test_cli_realistic_default_for_medical_inputs_is_the_medical_model(tmp_path)
     comments = pydicom.dcmread(tmp_path / "c" / "ct_color.dcm").ImageComments
     assert r.exit_code == 0 and f"model {DEFAULT_MODEL}" in comments
     assert (tmp_path / "c" / "ct_uncertainty.png").exists()
+    # so do --vivid and --temperature, which only the photo default's distribution takes (never ignored)
+    for name, extra in (("d", ["--vivid", "1"]), ("e", ["--temperature", "0.5"])):
+        r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / name), *extra])
+        comments = pydicom.dcmread(tmp_path / name / "ct_color.dcm").ImageComments
+        assert r.exit_code == 0 and f"model {DEFAULT_MODEL}" in comments, r.output

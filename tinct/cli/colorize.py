@@ -168,7 +168,8 @@ def colorize(
             "-m",
             "--model",
             help=f"Model name (see `tinct models`). Default: {DEFAULT_MODEL}; for DICOM, NIfTI and FITS in "
-            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on colour medical images) unless --uncertainty.",
+            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on colour medical images) unless --uncertainty, "
+            "--vivid or --temperature asks for the photo model's colour distribution.",
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -209,7 +210,9 @@ def colorize(
     def medical_model() -> Any:
         return load_session(DEFAULT_MEDICAL_MODEL, device, files.size, None, debug, backend)
 
-    explicit = model is not None or uncertainty  # else medical inputs get the medical default model
+    # an option that only a classification model takes (the photo default's colour distribution) chooses it
+    # for medical inputs too, as a named model does; else they get the medical default model
+    explicit = model is not None or uncertainty or vivid is not None or temperature is not None
     run = Colorizing(
         session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
         None if explicit else medical_model, guide.lut,
