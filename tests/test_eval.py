@@ -292,3 +292,68 @@ def test_compare(data_dir, tmp_path, monkeypatch):
 
     with pytest.raises(evaluate.EvalError, match="cannot read summary"):
         compare(tmp_path / "nope.json", runs["a"])
+
+
+# ----------------------------------------------------------------------------- model entries with settings
+
+
+def test_entries_parse_their_settings_and_refuse_anything_else(tmp_path):
+    assert evaluate.parse_entry("prism") == ("prism", {})
+    assert evaluate.parse_entry("prism@vivid=1@size=256") == ("prism", {"vivid": 1.0, "size": 256})
+    assert evaluate.parse_entry("lite@temperature=0.5") == ("lite", {"temperature": 0.5})
+    odd = tmp_path / "run@2" / "model.safetensors"  # a path is a name, whatever it holds
+    odd.parent.mkdir()
+    odd.write_bytes(b"")
+    assert evaluate.parse_entry(str(odd)) == (str(odd), {})
+    for entry, message in (
+        ("prism@colour=1", "model entry 'prism@colour=1': 'colour=1' is not an option; write NAME@KEY=VALUE with "
+                           "KEY one of vivid, temperature, size (e.g. prism@vivid=1)"),
+        ("prism@vivid", "model entry 'prism@vivid': 'vivid' is not an option;"),
+        ("prism@vivid=high", "model entry 'prism@vivid=high': vivid must be a number, got 'high'"),
+        ("prism@size=12.5", "model entry 'prism@size=12.5': size must be a whole number, got '12.5'"),
+    ):  # fmt: skip
+        with pytest.raises(evaluate.EvalError) as e:
+            evaluate.resolve_models(f"lite,{entry}")
+        assert str(e.value).startswith(message)
+    with pytest.raises(evaluate.EvalError, match="baseline"):
+        evaluate.resolve_models("gray@vivid=1")
+    assert evaluate.resolve_models("all,prism@vivid=1")[-1] == "prism@vivid=1"
+
+
+def test_each_entry_is_loaded_with_its_settings_and_scored_as_its_own_column(data_dir, tmp_path, monkeypatch):
+    calls = []
+
+    def load_model(name, device="auto", working_size=None, **options):
+        calls.append((name, working_size, options))
+        return FakeSession(name, working_size, TINTS["vivid"] if options.get("vivid") == 1 else TINTS["lite"])
+
+    monkeypatch.setattr("tinct.api.load_model", load_model)
+    summary = run_eval(data_dir, "lite,lite@vivid=1@size=64", tmp_path / "r", limit=3, size=128, progress=False)
+    assert calls == [("lite", 128, {}), ("lite", 64, {"vivid": 1.0})]
+    models = summary["models"]
+    assert list(models) == [GRAY, "lite", "lite@vivid=1@size=64"]
+    assert models["lite@vivid=1@size=64"]["working_size"] == 64 and models["lite"]["working_size"] == 128
+    ratio = {m: models[m]["stats"]["colourfulness_ratio"]["mean"] for m in models}
+    assert ratio["lite@vivid=1@size=64"] > ratio["lite"] > 0
+    assert {r["model"] for r in read_csv(tmp_path / "r" / "metrics.csv")} == {GRAY, "lite", "lite@vivid=1@size=64"}
+
+
+def test_cli_compares_vivid_settings_of_the_shipped_model(smoke_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from tinct.cli import app
+    from tinct.registry import DEFAULT_MODEL
+
+    runner = CliRunner()
+    out = tmp_path / "rep"
+    args = ["eval", str(smoke_dir), "--limit", "4", "-q", "--out", str(out)]
+    r = runner.invoke(app, [*args, "--models", f"{DEFAULT_MODEL},{DEFAULT_MODEL}@vivid=1"])
+    assert r.exit_code == 0, r.output
+    models = json.loads((out / "summary.json").read_text())["models"]
+    ratio = {m: models[m]["stats"]["colourfulness_ratio"]["mean"] for m in models}
+    assert ratio[f"{DEFAULT_MODEL}@vivid=1"] > 1.1 * ratio[DEFAULT_MODEL] > 0
+    assert f"{DEFAULT_MODEL}@vivid=1" in r.output
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "never"), "--models", "lite@vivid=1"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith("error: model entry 'lite@vivid=1': model 'lite' records no bin prior")
+    assert not (tmp_path / "never").exists()

@@ -16,7 +16,14 @@ def eval_(
     data_dir: Annotated[
         Optional[Path], typer.Argument(help="Folder of colour images and/or videos, or one video (the truth).")
     ] = None,
-    models: Annotated[str, typer.Option("--models", help="Model names, comma-separated, or 'all'.")] = DEFAULT_MODEL,
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Model names, comma-separated, or 'all'. A name may carry settings, each its own column: "
+            "NAME@vivid=V, @temperature=T, @size=PX (e.g. prism,prism@vivid=1).",
+        ),
+    ] = DEFAULT_MODEL,
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-report"),
     limit: Annotated[Optional[int], typer.Option(help="Score at most N images.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Working size for every model.")] = None,

@@ -99,16 +99,45 @@ class EvalError(ValueError):
 # ----------------------------------------------------------------------------- inputs
 
 
+#: the options a ``tinct eval`` model entry may set, ``NAME@KEY=VALUE[@KEY=VALUE...]`` (e.g.
+#: ``prism@vivid=1``, ``prism@size=256``): each becomes its own column, so one run compares settings
+ENTRY_OPTIONS: dict[str, type] = {"vivid": float, "temperature": float, "size": int}
+
+
 def resolve_models(models: str | Sequence[str]) -> list[str]:
-    """Model names: "a,b" or ["a", "b"] -> unique names in order; "all" -> every registry model. "gray" is implicit."""
+    """Model entries: "a,b" or ["a", "b"] -> unique entries in order; "all" -> every registry model. "gray"
+    is implicit. An entry is a name, or a name with options (:func:`parse_entry`), checked here."""
     names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models) if m.strip()]
     if "all" in names:
         from tinct.registry import MODELS
 
-        names = list(MODELS)
-    if GRAY in names:
+        names = [*MODELS, *(n for n in names if n != "all" and n not in MODELS)]
+    if any(parse_entry(n)[0] == GRAY for n in names):
         raise EvalError(f"{GRAY!r} is the baseline and always evaluated; do not list it as a model")
     return list(dict.fromkeys(names))
+
+
+def parse_entry(entry: str) -> tuple[str, dict[str, float | int]]:
+    """``"prism@vivid=1@size=256"`` -> ``("prism", {"vivid": 1.0, "size": 256})``; a plain name (or an
+    existing file's path, whatever it holds) -> ``(entry, {})``. Keys: :data:`ENTRY_OPTIONS`. Raises
+    :class:`EvalError`, in one line, for an unknown key, a missing ``=`` or a value that is no number."""
+    if "@" not in entry or Path(entry).is_file():
+        return entry, {}
+    name, *pairs = entry.split("@")
+    options: dict[str, float | int] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if key not in ENTRY_OPTIONS or not eq:
+            raise EvalError(
+                f"model entry {entry!r}: {pair!r} is not an option; write NAME@KEY=VALUE with KEY one of "
+                f"{', '.join(ENTRY_OPTIONS)} (e.g. prism@vivid=1)"
+            )
+        try:
+            options[key] = ENTRY_OPTIONS[key](value)
+        except ValueError:
+            kind = "a whole number" if ENTRY_OPTIONS[key] is int else "a number"
+            raise EvalError(f"model entry {entry!r}: {key} must be {kind}, got {value!r}") from None
+    return name, options
 
 
 def iter_image_files(data_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -141,14 +170,24 @@ def load_truth(path: Path) -> np.ndarray:
 
 
 def load_sessions(models: Sequence[str], size: int | None, device: str) -> dict[str, ColorizerSession]:
-    """``tinct.api.load_model(name, device=device, working_size=size)`` for each model (looked up at call time)."""
+    """``tinct.api.load_model(name, device=device, working_size=size, **options)`` for each entry
+    (:func:`parse_entry`; an entry's ``size`` wins over ``size``), keyed by the entry. What the loader
+    refuses (e.g. ``vivid`` of a model without a bin prior) is an :class:`EvalError` naming the entry."""
     from tinct import api
 
     try:
         api.resolve_device(device)
     except (RuntimeError, ValueError) as e:  # e.g. cuda on a machine without a GPU: one line, not a traceback
         raise EvalError(str(e)) from None
-    return {name: api.load_model(name, device=device, working_size=size) for name in models}
+    sessions = {}
+    for entry in models:
+        name, options = parse_entry(entry)
+        entry_size = options.pop("size", size)
+        try:
+            sessions[entry] = api.load_model(name, device=device, working_size=entry_size, **options)
+        except ValueError as e:  # one line for the CLI, naming the entry when it set something
+            raise EvalError(f"model entry {entry!r}: {e}" if entry != name else str(e)) from None
+    return sessions
 
 
 def working_size(session: ColorizerSession) -> int | None:
