@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinct.backends.hardware import cpu_threads
 from tinct.backends.ort import ready_predictor
+from tinct.models.decoding import DECODING_CHECKS
 from tinct.registry import DEFAULT_MODEL, MODELS, UnknownModelError, resolve_spec
 from tinct.session import METHODS, ColorizedImage, Guidance, Session
 
@@ -83,6 +84,9 @@ def load_model(
     torch is imported only if the torch network is needed later (the uncertainty map).
     """
     check_arguments(name, device, working_size)
+    for key, check in DECODING_CHECKS.items():
+        if model_options.get(key) is not None:
+            check(model_options[key])
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     spec = resolve_spec(name)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from tinct.core.color import AB_SCALE
+from tinct.models.decoding import checked_chroma_restore, checked_temperature
 
 
 class NoColourDistributionError(ValueError):
@@ -80,9 +81,27 @@ class ClassificationColorizer(Colorizer):
 
         self.quantizer = ABQuantizer()
         self.temperature = temperature
-        #: decoding: how much of the chroma that averaging over hues loses is given back (0 to 1;
-        #: :meth:`tinct.models.quantize.ABQuantizer.annealed_mean`)
         self.chroma_restore = chroma_restore
+
+    @property
+    def temperature(self) -> float:
+        """Annealed-mean temperature (towards 0 the most likely bin, 1 the mean of the distribution, above
+        1 flatter still); setting it runs :func:`checked_temperature`."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self._temperature = checked_temperature(value)
+
+    @property
+    def chroma_restore(self) -> float:
+        """Decoding: how much of the chroma that averaging over hues loses is given back, 0 to 1
+        (:meth:`tinct.models.quantize.ABQuantizer.annealed_mean`); setting it runs :func:`checked_chroma_restore`."""
+        return self._chroma_restore
+
+    @chroma_restore.setter
+    def chroma_restore(self, value: float) -> None:
+        self._chroma_restore = checked_chroma_restore(value)
 
     @property
     def num_bins(self) -> int:
