@@ -144,6 +144,33 @@ def test_unknown_model_and_empty_suffix(tmp_path):
     assert r.exit_code == 2 and "never overwritten" in r.output
 
 
+@pytest.mark.parametrize("suffix", ["/x", "/../../good", "_c/x", "a\\b"])
+def test_a_suffix_with_a_path_separator_is_refused_before_anything_is_written(mixed_dir, tmp_path, suffix):
+    from tinct.apps.batch import plan_jobs
+
+    before = sorted(p.name for p in mixed_dir.iterdir())
+    r = invoke("colorize", str(mixed_dir / "good.jpg"), "-o", str(tmp_path / "o"), "--suffix", suffix, "-q")
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith(f"error: --suffix {suffix!r}: a suffix ends each output's file name, so it holds no")
+    assert not (tmp_path / "o").exists() and sorted(p.name for p in mixed_dir.iterdir()) == before
+    with pytest.raises(ValueError, match="^--suffix "):  # the library refuses it as well
+        plan_jobs([mixed_dir], tmp_path / "o", suffix=suffix)
+
+
+def test_max_pixels_below_1_is_refused(mixed_dir, tmp_path):
+    r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(tmp_path / "o"), "--max-pixels", "0")
+    assert r.exit_code == 2 and "--max-pixels" in r.output and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("option", ["--scribbles", "--reference"])
+def test_a_missing_or_unreadable_guidance_file_is_named(mixed_dir, tmp_path, option):
+    what = option.removeprefix("--")
+    for name, message in (("missing.png", "file not found"), ("text.png", "not an image file")):
+        r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(tmp_path / "o"), option, str(mixed_dir / name))
+        assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+        assert r.output.startswith(f"error: {what} {mixed_dir / name}: {message}"), r.output
+
+
 def test_models_lists_registry():
     r = invoke("models", "--json")
     assert r.exit_code == 0 and '"name": "lite"' in r.output

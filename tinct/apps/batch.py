@@ -148,6 +148,14 @@ def expand_inputs(
     return found, missing
 
 
+def check_suffix(suffix: str) -> str:
+    """``suffix`` if it can end a file name: ValueError, in one line, for a path separator or a NUL in
+    it (``_color/x`` would write into a folder named after each input, ``/../x`` beside its parents)."""
+    if any(c in suffix for c in ("/", "\\", "\0")):
+        raise ValueError(f"--suffix {suffix!r}: a suffix ends each output's file name, so it holds no / or \\")
+    return suffix
+
+
 def plan_output(src: Path, base: Path, out_dir: Path | None, fmt: str, suffix: str = SUFFIX) -> Path:
     """Where the output of ``src`` goes (see module docstring)."""
     name = f"{src.stem}{suffix}{extension_for(fmt)}"
@@ -202,6 +210,7 @@ def plan_jobs(
     (:func:`output_file`).
     """
     inputs = list(inputs)
+    check_suffix(suffix)
     out_file = output_file(inputs, out_dir)
     if out_file is not None:
         return _plan_single(Path(inputs[0]), out_file, overwrite, fmt)

@@ -168,8 +168,8 @@ def colorize(
             "-m",
             "--model",
             help=f"Model name (see `tinct models`). Default: {DEFAULT_MODEL}; for DICOM, NIfTI and FITS in "
-            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on colour medical images) unless --uncertainty, "
-            "--vivid or --temperature asks for the photo model's colour distribution.",
+            f"realistic mode {DEFAULT_MEDICAL_MODEL} (trained on medical colour) unless --uncertainty, --vivid "
+            "or --temperature.",
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -199,10 +199,14 @@ def colorize(
     ] = "auto",
 ) -> None:
     """Colorize images (and videos, DICOM, NIfTI, FITS); outputs are `{stem}_color.{ext}`. Exit code 1 if any failed."""
-    from tinct.apps.batch import default_lanes, default_workers, run_batch
+    from tinct.apps.batch import check_suffix, default_lanes, default_workers, run_batch
 
     if not files.suffix and output is None:
         fail("an empty --suffix needs an --output folder (inputs are never overwritten)")
+    try:
+        check_suffix(files.suffix)
+    except ValueError as e:
+        fail(str(e))
     _check_format(files.fmt)
     session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend, vivid)
     guidance, lut = _guidance(session, guide, medical, uncertainty)

@@ -41,6 +41,12 @@ def colorize_dataset(
         fail("give inputs, or --from-list FILE")
     if not files.suffix:
         fail("an empty --suffix is not allowed here (inputs are never overwritten)")
+    from tinct.apps.batch import check_suffix
+
+    try:
+        check_suffix(files.suffix)
+    except ValueError as e:
+        fail(str(e))
     from tinct.registry import UnknownModelError
 
     try:

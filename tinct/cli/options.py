@@ -72,7 +72,9 @@ class FileOptions:
     fmt: Annotated[Optional[str], typer.Option("--format", help="Output format: jpg, png, tif, webp, bmp.")] = None
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 95
     suffix: Annotated[str, typer.Option(help="Appended to each output's file name.")] = "_color"
-    max_pixels: Annotated[Optional[int], typer.Option(help="Refuse images with more pixels (bomb guard).")] = None
+    max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse images with more pixels (bomb guard).")] = (
+        None
+    )
 
 
 @dataclass

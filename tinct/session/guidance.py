@@ -15,6 +15,7 @@ from tinct.core.color import luminance
 from tinct.core.fullres import join_ab
 from tinct.core.hints import parse_hints
 from tinct.core.pixels import to_uint8
+from tinct.io.errors import ImageError
 from tinct.io.images import read_image
 
 METHODS = ("reinhard", "welsh")  #: how a reference image's colours are transferred
@@ -24,10 +25,16 @@ def guidance_image(image: Any, what: str, max_pixels: int | None = None) -> np.n
     """A guidance image (path, encoded bytes, PIL or numpy) as uint8 RGB (or RGBA: scribbles may carry alpha).
 
     Files are read with :func:`tinct.io.read_image` (``max_pixels`` its limit; 16-bit images scaled
-    to 8 bits). An array must already be H x W x 3 (or x 4) uint8: ValueError naming ``what`` otherwise.
+    to 8 bits); its ImageError names ``what`` and the file. An array must already be H x W x 3 (or
+    x 4) uint8: ValueError naming ``what`` otherwise.
     """
     if isinstance(image, (str, Path, bytes)):
-        img = read_image(image, max_pixels=max_pixels)
+        try:
+            img = read_image(image, max_pixels=max_pixels)
+        except ImageError as e:  # name the guidance file: "file not found" alone does not say which
+            if isinstance(image, bytes):
+                raise
+            raise type(e)(f"{what} {image}: {e}") from None
         px = to_uint8(img.pixels)
         px = np.dstack([px] * 3) if px.ndim == 2 else px
         return np.dstack([px, img.alpha]) if img.alpha is not None else px
