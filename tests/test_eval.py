@@ -247,6 +247,12 @@ def test_bad_arguments(tmp_path, sessions):
     assert not (tmp_path / "r").exists()  # a failed evaluation writes no report files
     with pytest.raises(evaluate.EvalError, match="baseline"):
         evaluate.resolve_models("lite,gray")
+    for nothing in ("", " , ,", []):  # scoring gray alone against itself is no evaluation
+        with pytest.raises(evaluate.EvalError, match=r"^no model given \("):
+            evaluate.resolve_models(nothing)
+    for limit in (0, -1):
+        with pytest.raises(evaluate.EvalError, match=f"^--limit must be 1 or more, got {limit}$"):
+            run_eval(tmp_path, ["lite"], tmp_path / "r", limit=limit, progress=False)
     assert evaluate.resolve_models(" lite, vivid,lite ") == ["lite", "vivid"]
     assert evaluate.resolve_models("all") == list(__import__("tinct.registry").registry.MODELS)
 

@@ -287,6 +287,14 @@ def test_cli_export_and_backend_option(tmp_path, monkeypatch):
     assert read_metadata(tmp_path / "m.onnx")["tinct_model"] == "lite"
     r = CliRunner().invoke(app, ["export", "--format", "tflite", "-o", str(tmp_path / "m.tflite")])
     assert r.exit_code == 2 and "unknown export format" in r.output
+    photo = tmp_path / "photo.png"  # a mistyped -o never replaces some other file with a graph
+    photo.write_bytes(b"a photo")
+    r = CliRunner().invoke(app, ["export", "--model", "lite", "-o", str(photo)])
+    assert (
+        r.exit_code == 2
+        and r.output == f"error: --output {photo}: an ONNX export is written to a file ending in .onnx\n"
+    )
+    assert photo.read_bytes() == b"a photo"
     src = DEMO / "CatWash1931.jpg"
     outs = {}
     for backend in ("onnx", "torch"):

@@ -25,14 +25,14 @@ def eval_(
         ),
     ] = DEFAULT_MODEL,
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("eval-report"),
-    limit: Annotated[Optional[int], typer.Option(help="Score at most N images.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Score at most N images.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Working size for every model.")] = None,
     device: Annotated[str, typer.Option(help="cpu, auto or cuda.")] = "cpu",
     compare: Annotated[
         Optional[tuple[Path, Path]], typer.Option("--compare", help="Compare two summary.json files.")
     ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
-    frames: Annotated[Optional[int], typer.Option(help="Videos: score at most N frames of each.")] = None,
+    frames: Annotated[Optional[int], typer.Option(min=1, help="Videos: score at most N frames of each.")] = None,
     hints: Annotated[
         int, typer.Option(min=0, help="Images: give hint models N true colour points per image (seeded by its name).")
     ] = 0,

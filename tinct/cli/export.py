@@ -23,6 +23,8 @@ def export(
     """Export a model's inference graph (L -> ab, decoding included) for other runtimes."""
     if fmt.lower() != "onnx":
         fail(f"unknown export format {fmt!r}; supported: onnx")
+    if output.suffix.lower() != ".onnx":  # e.g. `-o photo.png`: never replace some other file with a graph
+        fail(f"--output {output}: an ONNX export is written to a file ending in .onnx")
     from tinct.backends.onnx import OnnxUnavailableError, export_onnx
     from tinct.backends.torch import ModelWeightsError
     from tinct.registry import UnknownModelError

@@ -77,6 +77,8 @@ def run_eval(
         raise EvalError(f"not a folder: {data_dir}")
     if hints < 0:
         raise EvalError(f"--hints must be 0 or more, got {hints}")
+    if limit is not None and limit < 1:
+        raise EvalError(f"--limit must be 1 or more, got {limit}")
     names = resolve_models(models)
     files = iter_image_files(data_dir, exclude=out_dir)
     if not files:

@@ -114,6 +114,8 @@ def resolve_models(models: str | Sequence[str]) -> list[str]:
         names = [*MODELS, *(n for n in names if n != "all" and n not in MODELS)]
     if any(parse_entry(n)[0] == GRAY for n in names):
         raise EvalError(f"{GRAY!r} is the baseline and always evaluated; do not list it as a model")
+    if not names:
+        raise EvalError(f"no model given ({models!r}); name one or more, e.g. prism,lite, or 'all'")
     return list(dict.fromkeys(names))
 
 
