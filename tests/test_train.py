@@ -620,3 +620,37 @@ def test_every_shipped_config_loads_and_names_weights_that_exist():
         if cfg.init:
             assert (root / cfg.init).is_file(), path.name
             init_weights(train_mod.build_architecture(cfg.model, **cfg.model_kwargs), root / cfg.init)
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [  # each once deep in torch or not at all: a string lr compared with a float, min_view 2 trained on
+        ("lr", "fast", "lr must be a finite number, got 'fast'"),
+        ("lr", math.nan, "lr must be a finite number, got nan"),
+        ("lr", 0, "--lr must be above 0, got 0"),
+        ("steps", True, "steps must be a whole number, got True"),
+        ("batch", 2.5, "batch must be a whole number, got 2.5"),
+        ("min_view", 2, "min_view is a fraction of the short side, from 0 to 1; got 2"),
+        ("warmup", -1, "warmup must be 0 or more, got -1"),
+        ("weight_decay", -0.1, "weight_decay must be 0 or more, got -0.1"),
+        ("rebalance_power", -1, "rebalance_power must be 0 or more, got -1"),
+        ("rebalance_lambda", 1.5, "rebalance_lambda is a mix, from 0 to 1; got 1.5"),
+        ("val_every", 0, "val_every must be 1 or more, got 0"),
+        ("prior_images", 0, "prior_images must be 1 or more, got 0"),
+        ("checkpoint_every_s", -1, "checkpoint_every_s must be 0 or more, got -1"),
+        ("epochs", math.inf, "epochs must be a finite number, got inf"),
+    ],
+)
+def test_a_config_value_that_cannot_train_is_refused_in_one_line(smoke_dir, field, value, message):
+    with pytest.raises(TrainingError) as e:
+        TrainConfig(data=str(smoke_dir), **{field: value}).check()
+    assert str(e.value) == message
+
+
+def test_every_committed_config_passes_the_check():
+    from pathlib import Path
+
+    configs = sorted(Path(__file__).parents[1].glob("configs/**/*.toml"))
+    assert len(configs) > 20
+    for path in configs:
+        TrainConfig.from_file(path, data="any").check()

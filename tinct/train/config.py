@@ -3,6 +3,7 @@ flags), and :class:`TrainingError`, how a run stops with a reason."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -133,13 +134,16 @@ class TrainConfig:
         return cls(**data)
 
     def check(self) -> None:
-        """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a batch or a
-        step count below 1, both steps and epochs set, a crop size that is not positive, a negative loss weight,
-        a degrade probability outside [0, 1], a scene term beside an adversarial one."""
+        """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a number
+        field holding something else (or NaN, or infinity), a batch or a step count below 1, both steps
+        and epochs set, a crop size that is not positive, a negative loss weight, warm-up, weight decay
+        or rebalancing power, a learning rate that is not above 0, a view fraction, a degrade
+        probability or a rebalancing mix outside [0, 1], a scene term beside an adversarial one."""
         if not self.data:
             raise TrainingError(
                 "no training data: give --data FOLDER (your own colour images), or data = in the config"
             )
+        self._check_number_types()
         if self.batch < 1:
             raise TrainingError(f"--batch must be 1 or more, got {self.batch}")
         if self.epochs is not None and self.epochs <= 0:
@@ -148,13 +152,40 @@ class TrainConfig:
             raise TrainingError(f"--steps must be 1 or more, got {self.steps} (0 steps would write an untrained model)")
         if self.size < 1:
             raise TrainingError(f"--size must be 1 or more, got {self.size}")
-        for name in ("decoded_weight", "colourfulness_weight", "adversarial_weight", "scene_weight"):
+        if self.lr <= 0:
+            raise TrainingError(f"--lr must be above 0, got {self.lr:g}")
+        at_least_0 = ("decoded_weight", "colourfulness_weight", "adversarial_weight", "scene_weight",
+                      "perceptual_weight", "weight_decay", "rebalance_power", "warmup", "workers", "threads",
+                      "val_images", "sample_images", "checkpoint_every_s")  # fmt: skip
+        for name in at_least_0:
             if getattr(self, name) < 0:
                 raise TrainingError(f"{name} must be 0 or more, got {getattr(self, name):g}")
+        for name in ("val_every", "log_every", "prior_images", "scene_min_images"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be 1 or more, got {getattr(self, name)}")
         if self.scene_weight and self.adversarial_weight:
             raise TrainingError("scene_weight and adversarial_weight cannot be combined yet; set one of them to 0")
         if not 0 <= self.degrade <= 1:
             raise TrainingError(f"degrade is a probability, from 0 to 1; got {self.degrade:g}")
+        if not 0 <= self.min_view <= 1:
+            raise TrainingError(f"min_view is a fraction of the short side, from 0 to 1; got {self.min_view:g}")
+        if not 0 <= self.rebalance_lambda <= 1:
+            raise TrainingError(f"rebalance_lambda is a mix, from 0 to 1; got {self.rebalance_lambda:g}")
+
+    def _check_number_types(self) -> None:
+        """Each field annotated ``int`` holds a whole number and each ``float`` a finite number (a TOML
+        string or boolean would otherwise fail deep in torch with a message about something else)."""
+        for f in fields(self):
+            kinds = {k.strip() for k in str(f.type).split("|")}
+            value = getattr(self, f.name)
+            if value is None and "None" in kinds:
+                continue
+            if "int" in kinds and "float" not in kinds:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise TrainingError(f"{f.name} must be a whole number, got {value!r}")
+            elif "float" in kinds:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise TrainingError(f"{f.name} must be a finite number, got {value!r}")
 
 
 def _steps_or_epochs(values: dict[str, Any], where: str) -> None:
