@@ -171,6 +171,11 @@ def test_nonpositive_limits_are_refused(bad):
         create_app(**bad)
 
 
+def test_an_unknown_device_is_refused_at_start_not_per_request():
+    with pytest.raises(ValueError, match=r"^unknown device 'gpu'; use auto, cpu, cuda or cuda:N$"):
+        create_app(device="gpu")
+
+
 # ---- colorizing -----------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from tinct.registry import DEFAULT_MODEL
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
     model: Annotated[
         str,
         typer.Option("-m", "--model", help="Default model: a registry name or a model.safetensors tinct train wrote."),

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tinct.api import check_arguments
 from tinct.registry import DEFAULT_MODEL, model_rows
 from tinct.server.forms import colorize_upload, require_multipart
 from tinct.server.middleware import AccessLogMiddleware, BodyLimitMiddleware, TokenMiddleware
@@ -62,6 +63,7 @@ def create_app(
     The default model starts loading when the app starts (lifespan); ``/readyz`` answers 200 once
     it is loaded. ``app.state.service`` is the :class:`Service` (tests use its queue).
     """
+    check_arguments(model, device, None)  # e.g. --device gpu: refused now, not on every request
     limits = Limits(max_body_bytes, max_pixels, float(timeout_s), queue_size, threads, max_working_size)
     service = Service(model, device, limits)
 
