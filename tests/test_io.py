@@ -206,3 +206,35 @@ def test_unsupported_output_format():
     with pytest.raises(ImageError, match="unsupported output format"):
         output_format("PNG", "xyz")
     assert output_format("JPEG") == "JPEG" and output_format("PNG", "jpg") == "JPEG"
+
+
+# ----------------------------------------------------------------------------- in-memory inputs
+
+
+def test_float_arrays_beyond_0_to_1_are_refused_not_clipped_to_white():
+    from tinct.io import image_from_array
+
+    ramp = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    assert image_from_array(ramp).pixels[-1, -1] == 65535 and image_from_array(ramp).pixels[0, 0] == 0
+    assert image_from_array(ramp + 5e-4).pixels.max() == 65535  # rounding slack: clipped
+    nan = ramp.copy()
+    nan[0, 0] = np.nan  # NaN is 0, as documented
+    assert image_from_array(nan).pixels[0, 0] == 0
+    for bad, span in ((ramp * 255, "0 to 255"), (ramp - 0.5, "-0.5 to 0.5")):
+        with pytest.raises(ValueError) as e:
+            image_from_array(bad)
+        assert str(e.value) == (
+            f"float pixels must lie in [0, 1]; these span {span} (divide 0-255 data by 255, or pass uint8)"
+        )
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_a_pil_float_image_is_read_as_a_float_file_is(scale):
+    from tinct.io import image_from_pil
+
+    a = np.linspace(0, scale, 48, dtype=np.float32).reshape(6, 8)
+    got = image_from_pil(Image.fromarray(a, "F"))  # PNG cannot hold mode F: this used to raise OSError
+    buf = io.BytesIO()
+    Image.fromarray(a, "F").save(buf, format="TIFF")
+    assert got.pixels.dtype == np.uint16 and np.array_equal(got.pixels, read_image(buf.getvalue()).pixels)
+    assert got.pixels.max() == 65535 and got.pixels.min() == 0

@@ -201,12 +201,16 @@ def read_image(source: str | Path | IO[bytes] | bytes, max_pixels: int | None = 
 def image_from_pil(im: Image.Image) -> LoadedImage:
     """An in-memory PIL image as :class:`LoadedImage`, normalised exactly as a file would be (orientation,
     ICC profile, modes); ``format`` "PNG" unless the image came from a file."""
-    if im.format is None and im.mode in ("L", "RGB", "RGBA", "LA") and not im.info.get("icc_profile"):
-        pixels, alpha = _split(im)
+    if im.format is None and im.mode in ("L", "RGB", "RGBA", "LA", "F") and not im.info.get("icc_profile"):
+        pixels, alpha = _split(im)  # "F" too: PNG cannot hold it, and a float image carries no profile
         return LoadedImage(pixels=np.ascontiguousarray(pixels), alpha=alpha)
     buf = io.BytesIO()
     im.save(buf, format="PNG" if im.mode != "CMYK" else "TIFF", icc_profile=im.info.get("icc_profile"))
     return read_image(buf.getvalue(), max_pixels=2**62)
+
+
+#: how far float pixels may stray outside [0, 1] (rounding of a computation) before they are refused
+FLOAT_SLACK = 1e-3
 
 
 def image_from_array(a: np.ndarray) -> LoadedImage:
@@ -214,7 +218,8 @@ def image_from_array(a: np.ndarray) -> LoadedImage:
 
     uint8 and uint16 are taken as they are; floats are [0, 1] (NaN as 0) and become uint16 (alpha:
     uint8). A uint16 alpha becomes uint8 (:func:`tinct.core.pixels.to_uint8`). ValueError for other
-    shapes or dtypes, and for an array without pixels (a zero in its shape).
+    shapes or dtypes, for an array without pixels (a zero in its shape) and for float pixels beyond
+    [0, 1] by more than rounding (0-255 floats would otherwise come back white).
     """
     alpha = None
     if a.ndim == 3 and a.shape[2] in (2, 4):
@@ -228,6 +233,12 @@ def image_from_array(a: np.ndarray) -> LoadedImage:
     if a.dtype not in (np.uint8, np.uint16):
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"unsupported array dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
+        finite = a[np.isfinite(a)]
+        if finite.size and (finite.min() < -FLOAT_SLACK or finite.max() > 1 + FLOAT_SLACK):
+            raise ValueError(
+                f"float pixels must lie in [0, 1]; these span {finite.min():g} to {finite.max():g} "
+                "(divide 0-255 data by 255, or pass uint8)"
+            )
         a = unit_to_uint16(a)
         alpha = None if alpha is None else (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
     if alpha is not None and alpha.dtype != np.uint8:
