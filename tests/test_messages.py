@@ -207,12 +207,14 @@ def test_api_dtype_round_trip_zero_size_and_paths(session, tmp_path):
 def test_batch_log_has_one_line_per_failure(photo, tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "b.jpg").write_bytes(b"\xff\xd8junk")
+    (tmp_path / "scan.dcm").write_bytes(b"")
     r = invoke("colorize", str(tmp_path), "-o", str(tmp_path / "o"))  # stderr is not a terminal: no bar
     assert r.exit_code == 1 and "\r" not in r.output
-    assert r.output.splitlines() == [
-        f"failed: {tmp_path / 'b.jpg'}: not an image file (or a format Pillow cannot read): b.jpg",
-        f"failed: {tmp_path / 'notes.png'}: not an image file (or a format Pillow cannot read): notes.png",
-        "1 done, 0 skipped (output exists), 2 failed",
+    assert r.output.splitlines() == [  # each file named once, though its reader's message names it too
+        f"failed: {tmp_path / 'b.jpg'}: not an image file (or a format Pillow cannot read)",
+        f"failed: {tmp_path / 'notes.png'}: not an image file (or a format Pillow cannot read)",
+        f"failed: {tmp_path / 'scan.dcm'}: empty file (0 bytes)",
+        "1 done, 0 skipped (output exists), 3 failed",
     ]
 
 

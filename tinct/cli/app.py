@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -24,6 +25,18 @@ app = typer.Typer(
 def err(msg: str) -> None:
     """Print ``msg`` on stderr."""
     typer.echo(msg, err=True)
+
+
+def failure_line(path: Any, msg: str) -> str:
+    """``failed: PATH: MSG``, the line a batch prints for an input it could not do; a reader's message
+    that starts with the file's name already (the medical readers name it for the server) or ends
+    with it (the video reader) is not made to say it twice."""
+    name = Path(str(path)).name
+    if msg.startswith(f"{name}: "):
+        msg = msg[len(name) + 2 :]
+    if msg.endswith(f": {name}"):
+        msg = msg[: -len(name) - 2]
+    return f"failed: {path}: {msg}"
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tinct.cli.app import err, fail, load_session
+from tinct.cli.app import err, fail, failure_line, load_session
 from tinct.cli.options import FileOptions, GuidanceOptions, MedicalOptions, VideoOptions, grouped
 from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
@@ -225,7 +225,7 @@ def colorize(
     def on_error(path: Path, msg: str, tb: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(f"failed: {path}: {msg}" + (f"\n{tb.rstrip()}" if debug and tb else ""), file=sys.stderr)
+        tqdm.write(failure_line(path, msg) + (f"\n{tb.rstrip()}" if debug and tb else ""), file=sys.stderr)
 
     def progress(jobs):
         if quiet or len(jobs) <= 1 or not sys.stderr.isatty():  # a log gets the failure lines only

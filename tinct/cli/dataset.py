@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tinct.cli.app import err, fail
+from tinct.cli.app import err, fail, failure_line
 from tinct.cli.options import FileOptions, grouped
 from tinct.registry import DEFAULT_MODEL
 
@@ -72,7 +72,7 @@ def colorize_dataset(
     except (ImportError, UnknownModelError, ValueError) as e:
         fail(str(e))
     for path, msg in result.failed:
-        err(f"failed: {path}: {msg}")
+        err(failure_line(path, msg))
     err(result.summary())
     if result.failed:
         raise typer.Exit(1)
