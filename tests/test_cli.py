@@ -181,3 +181,32 @@ def test_demo(tmp_path):
     assert r.exit_code == 0
     names = sorted(p.name for p in (tmp_path / "d").iterdir())
     assert len([n for n in names if n.endswith("_before_after.jpg")]) == len(list(DEMO.glob("*.jpg"))) >= 3
+
+
+def test_two_inputs_that_would_write_one_output_are_not_both_done(tmp_path):
+    """a.jpg and a.png with --format png, or one name in two folders into one -o: the second output would
+    silently replace the first (both counted done). The first is done; the later one fails, naming it,
+    and a rerun says so again rather than skipping it as finished."""
+    from tinct.apps.batch import plan_jobs
+
+    src = tmp_path / "scans"
+    (src / "more").mkdir(parents=True)
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 60), dtype=np.uint8))
+    for name in ("a.jpg", "a.png", "more/b.png", "b.png"):
+        photo.save(src / name)
+    out = tmp_path / "o"
+    why = "would replace that of"
+    jobs, result = plan_jobs([src, src / "more"], out, fmt="png")
+    assert sorted(j.src.relative_to(src).as_posix() for j in jobs) == ["a.jpg", "b.png"]
+    assert [(f.relative_to(src).as_posix(), w.split(" would")[0]) for f, w in result.failed] == [
+        ("a.png", f"its output {out / 'a_color.png'}"),
+        ("more/b.png", f"its output {out / 'b_color.png'}"),
+    ]
+    for run in range(2):
+        r = invoke("colorize", str(src / "a.jpg"), str(src / "a.png"), "-o", str(out), "--format", "png", "-q")
+        assert r.exit_code == 1, r.output
+        assert f"failed: {src / 'a.png'}: its output {out / 'a_color.png'} {why} {src / 'a.jpg'}" in r.output
+        assert r.output.rstrip().endswith(
+            ["1 done, 0 skipped", "0 done, 1 skipped"][run] + " (output exists), 1 failed"
+        )
+    assert sorted(p.name for p in out.iterdir()) == ["a_color.png"]

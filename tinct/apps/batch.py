@@ -204,7 +204,8 @@ def plan_jobs(
 ) -> tuple[list[Job], BatchResult]:
     """The jobs to run for ``inputs``, and a BatchResult holding the skipped and failed inputs.
 
-    Failed: inputs that match nothing and outputs that would overwrite their input; skipped:
+    Failed: inputs that match nothing, outputs that would overwrite their input and outputs that an
+    earlier input of the batch writes too (done or to do: a rerun says so again); skipped:
     existing outputs (unless ``overwrite``). Outputs are named by :func:`plan_output`, except that
     one image or video with an ``out_dir`` that has a file suffix is written to that file
     (:func:`output_file`).
@@ -219,39 +220,46 @@ def plan_jobs(
     result.failed.extend(missing)
     out = Path(out_dir) if out_dir is not None else None
     jobs: list[Job] = []
+    first: dict[Path, Path] = {}  # each output's first input: a later one would replace its result
     for src, base in files:
-        if src.suffix.lower() in VIDEO_EXTENSIONS:
-            dst = plan_output(src, base, out, "PNG", suffix).with_suffix(".mp4")
-            if dst.exists() and not overwrite:
-                result.skipped.append(src)
-            else:
-                jobs.append(Job(src, dst, video=True))
-            continue
-        if src.is_dir():  # a DICOM folder: one output folder, every file's outputs named after the file
-            folder = plan_output(src, base, out, "PNG", suffix).parent
-            folder = folder if out is not None else folder / f"{src.name}{suffix}"
-            if not overwrite and _folder_done(src, folder, suffix):
-                result.skipped.append(src)
-            else:
-                jobs.append(Job(src, folder / f"{src.name}{suffix}", medical=True))
-            continue
-        if _medical_kind(src, scan=False):
-            stem = plan_output(src, base, out, "PNG", suffix).parent / f"{medical_stem(src)}{suffix}"
-            if not overwrite and any(stem.parent.glob(glob.escape(stem.name) + "*")):
-                result.skipped.append(src)
-            else:
-                jobs.append(Job(src, stem, medical=True))
-            continue
-        f = guess_format(src, fmt)
-        dst = plan_output(src, base, out, f, suffix)
-        if dst.resolve() == src.resolve():
+        job, done = _plan_one(src, base, out, overwrite, fmt, suffix)
+        if job is None:
             result.failed.append((src, "output would overwrite the input"))
             continue
-        if dst.exists() and not overwrite:
-            result.skipped.append(src)
+        key = job.dst.resolve()
+        if key in first:  # a.jpg and a.png with --format png; one name in two folders into one -o
+            why = f"its output {job.dst} would replace that of {first[key]}; rename one, or colorize them apart"
+            result.failed.append((src, why))
             continue
-        jobs.append(Job(src, dst))
+        first[key] = src
+        if done:
+            result.skipped.append(src)
+        else:
+            jobs.append(job)
     return jobs, result
+
+
+def _plan_one(
+    src: Path, base: Path, out: Path | None, overwrite: bool, fmt: str | None, suffix: str
+) -> tuple[Job | None, bool]:
+    """The job for one expanded input of :func:`plan_jobs` and whether its output is there already (to
+    skip, unless ``overwrite``); no job where the output would overwrite the input."""
+    if src.suffix.lower() in VIDEO_EXTENSIONS:
+        dst = plan_output(src, base, out, "PNG", suffix).with_suffix(".mp4")
+        return Job(src, dst, video=True), dst.exists() and not overwrite
+    if src.is_dir():  # a DICOM folder: one output folder, every file's outputs named after the file
+        folder = plan_output(src, base, out, "PNG", suffix).parent
+        folder = folder if out is not None else folder / f"{src.name}{suffix}"
+        done = not overwrite and _folder_done(src, folder, suffix)
+        return Job(src, folder / f"{src.name}{suffix}", medical=True), done
+    if _medical_kind(src, scan=False):
+        stem = plan_output(src, base, out, "PNG", suffix).parent / f"{medical_stem(src)}{suffix}"
+        done = not overwrite and any(stem.parent.glob(glob.escape(stem.name) + "*"))
+        return Job(src, stem, medical=True), done
+    dst = plan_output(src, base, out, guess_format(src, fmt), suffix)
+    if dst.resolve() == src.resolve():
+        return None, False
+    return Job(src, dst), dst.exists() and not overwrite
 
 
 def output_file(inputs: list[str | Path], out: str | Path | None) -> Path | None:
