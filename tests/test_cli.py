@@ -157,6 +157,17 @@ def test_a_suffix_with_a_path_separator_is_refused_before_anything_is_written(mi
         plan_jobs([mixed_dir], tmp_path / "o", suffix=suffix)
 
 
+def test_an_output_that_is_a_file_where_a_folder_is_needed_is_refused_at_once(mixed_dir, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for inputs in ([mixed_dir], [mixed_dir / "good.jpg", mixed_dir / "good2.png"]):
+        r = invoke("colorize", *map(str, inputs), "-o", str(notes), "-q")  # each output failed, one by one
+        assert r.exit_code == 2 and r.output == (
+            f"error: -o {notes} is a file, and these inputs need an output folder: name a folder\n"
+        )
+    assert notes.read_text() == "mine"
+
+
 def test_max_pixels_below_1_is_refused(mixed_dir, tmp_path):
     r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(tmp_path / "o"), "--max-pixels", "0")
     assert r.exit_code == 2 and "--max-pixels" in r.output and not (tmp_path / "o").exists()

@@ -208,17 +208,20 @@ def plan_jobs(
     earlier input of the batch writes too (done or to do: a rerun says so again); skipped:
     existing outputs (unless ``overwrite``). Outputs are named by :func:`plan_output`, except that
     one image or video with an ``out_dir`` that has a file suffix is written to that file
-    (:func:`output_file`).
+    (:func:`output_file`). ValueError, before anything is planned, for a suffix that is no file-name
+    ending (:func:`check_suffix`) and for an ``out_dir`` that is an existing file where a folder is needed.
     """
     inputs = list(inputs)
     check_suffix(suffix)
     out_file = output_file(inputs, out_dir)
     if out_file is not None:
         return _plan_single(Path(inputs[0]), out_file, overwrite, fmt)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():  # every output would fail to be written
+        raise ValueError(f"-o {out} is a file, and these inputs need an output folder: name a folder")
     result = BatchResult()
     files, missing = expand_inputs(inputs, recursive, suffix)
     result.failed.extend(missing)
-    out = Path(out_dir) if out_dir is not None else None
     jobs: list[Job] = []
     first: dict[Path, Path] = {}  # each output's first input: a later one would replace its result
     for src, base in files:

@@ -235,10 +235,13 @@ def colorize(
         return tqdm(jobs, unit="img", dynamic_ncols=True, file=sys.stderr)
 
     f = files
-    result = run_batch(
-        inputs, run.process, output, f.recursive, f.overwrite, f.fmt, f.suffix, on_error, progress, run.prefetch,
-        default_workers(), default_lanes(), run.in_lane,
-    )  # fmt: skip
+    try:
+        result = run_batch(
+            inputs, run.process, output, f.recursive, f.overwrite, f.fmt, f.suffix, on_error, progress,
+            run.prefetch, default_workers(), default_lanes(), run.in_lane,
+        )  # fmt: skip
+    except ValueError as e:  # the plan itself (an -o that is a file for a folder of inputs): nothing ran
+        fail(str(e))
     if len(result.done) == 1 and not result.failed and not result.skipped:
         typer.echo(str(result.done[0]))
     if not (result.done or result.skipped or result.failed):
