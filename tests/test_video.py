@@ -192,6 +192,21 @@ def test_start_end_colorizes_a_part_and_cuts_the_audio(session, film, tmp_path):
     assert np.abs(luminance(first_out[1]) - luminance(first_in)).mean() < 1.0
 
 
+@pytest.mark.parametrize(
+    "start,end,message",
+    [
+        (-1.0, None, "start must be >= 0 seconds"),
+        (2.0, 1.0, "end must be after start"),
+        (math.nan, None, "start must be a finite number of seconds, got nan"),  # was: cannot convert NaN
+        (None, math.inf, "end must be a finite number of seconds, got inf"),  # was: an OverflowError
+    ],
+)
+def test_a_range_that_is_no_range_is_refused_in_one_line(session, film, tmp_path, start, end, message):
+    with pytest.raises(ValueError) as e:
+        colorize_video(session, film, tmp_path / "part.mp4", start=start, end=end, progress=False)
+    assert str(e.value) == message and not (tmp_path / "part.mp4").exists()
+
+
 def test_an_interrupted_run_resumes_from_finished_chunks(session, film, tmp_path, monkeypatch):
     import tinct.apps.video as apps_video
     import tinct.video as video

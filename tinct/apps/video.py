@@ -215,6 +215,9 @@ def _write_chunk(
 def _check_arguments(src: Path, dst: Path, start: float | None, end: float | None, chunk_frames: int) -> None:
     if dst.resolve() == src.resolve():
         raise ValueError(f"refusing to overwrite the input {src}")
+    for name, t in (("start", start), ("end", end)):
+        if t is not None and not math.isfinite(t):
+            raise ValueError(f"{name} must be a finite number of seconds, got {t}")
     if start is not None and start < 0:
         raise ValueError("start must be >= 0 seconds")
     if end is not None and end <= (start or 0.0):
