@@ -168,6 +168,11 @@ def test_an_output_that_is_a_file_where_a_folder_is_needed_is_refused_at_once(mi
     assert notes.read_text() == "mine"
 
 
+def test_an_unknown_stretch_is_refused_before_any_file_not_only_when_a_fits_file_comes(mixed_dir, tmp_path):
+    r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(tmp_path / "o"), "--stretch", "foo")
+    assert r.exit_code == 2 and r.output == "error: --stretch must be one of linear, asinh, log, not 'foo'\n"
+
+
 def test_max_pixels_below_1_is_refused(mixed_dir, tmp_path):
     r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(tmp_path / "o"), "--max-pixels", "0")
     assert r.exit_code == 2 and "--max-pixels" in r.output and not (tmp_path / "o").exists()

@@ -272,11 +272,14 @@ def _guidance(session: Any, guide: GuidanceOptions, medical: MedicalOptions, unc
     with one line)."""
     from tinct.classical.lut import DEFAULT_LUT
     from tinct.io.errors import ImageError
+    from tinct.io.medical.fits import STRETCHES
     from tinct.session import Guidance
 
     try:
         if medical.mode not in ("realistic", "pseudo"):
             raise ValueError(f"--mode must be realistic or pseudo, not {medical.mode!r}")
+        if medical.stretch not in STRETCHES:  # checked here, not only when a FITS file comes
+            raise ValueError(f"--stretch must be one of {', '.join(STRETCHES)}, not {medical.stretch!r}")
         lut = guide.lut or (DEFAULT_LUT if medical.mode == "pseudo" else None)  # pseudo-colour: luminance keying
         guidance = Guidance(guide.scribbles, guide.reference, guide.method, lut, guide.hints)
         session.model_hints(guidance)  # hints for a model without hints: refused before any file
