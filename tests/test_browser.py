@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinct.registry import DEFAULT_MODEL
+from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
 from .conftest import DEMO
 
@@ -271,6 +271,14 @@ def test_dicom_upload_shows_a_colour_frame_and_its_options(page, base_url, tmp_p
     assert page.is_visible("#export") and page.inner_text("#export") == "Download DICOM"
     assert page.input_value("#frame") == "1" and page.get_attribute("#frame", "max") == "2"
     assert "DICOM frame 1 (0 to 2)" in page.inner_text("#meta")
+    # the list still shows the photo default, but a scan gets the server's model for scans until one is picked
+    assert page.input_value("#model") == DEFAULT_MODEL and DEFAULT_MEDICAL_MODEL in page.inner_text("#meta")
+    shown = page.inner_text(f"#model option[value='{DEFAULT_MEDICAL_MODEL}']")
+    assert shown == f"{DEFAULT_MEDICAL_MODEL} (default for DICOM, NIfTI, FITS)"
+    page.select_option("#model", "lite")  # a model picked from the list is sent for scans too
+    page.click("#again")
+    page.wait_for_function("() => document.getElementById('meta').textContent.includes('lite')", timeout=90_000)
+    page.wait_for_selector("#compare[data-state=done]", timeout=90_000)
     after = page.evaluate(CANVAS_CHROMA, "after")
     assert (after["w"], after["h"]) == (80, 64)
     before = page.evaluate(CANVAS_CHROMA, "before")  # the gray "before", from the answer's luminance

@@ -173,6 +173,18 @@ def test_an_unknown_stretch_is_refused_before_any_file_not_only_when_a_fits_file
     assert r.exit_code == 2 and r.output == "error: --stretch must be one of linear, asinh, log, not 'foo'\n"
 
 
+def test_a_bad_window_or_axis_is_refused_before_any_file(mixed_dir, tmp_path):
+    """Not one failure per DICOM or NIfTI file of a folder (exit 1), but a usage error (exit 2) at once."""
+    out = tmp_path / "o"
+    for window, said in (("wide", "--window must be 'auto', 'full' or 'CENTER,WIDTH'"),
+                         ("40,0", "--window width must be at least 1")):  # fmt: skip
+        r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(out), "--window", window)
+        assert r.exit_code == 2 and r.output.startswith(f"error: {said}") and r.output.count("\n") == 1, r.output
+    r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(out), "--axis", "3")
+    assert r.exit_code == 2 and r.output == "error: --axis must be 0, 1 or 2, not 3\n"
+    assert not out.exists()
+
+
 def test_max_pixels_below_1_is_refused(mixed_dir, tmp_path):
     r = invoke("colorize", str(mixed_dir / "good2.png"), "-o", str(tmp_path / "o"), "--max-pixels", "0")
     assert r.exit_code == 2 and "--max-pixels" in r.output and not (tmp_path / "o").exists()

@@ -294,6 +294,10 @@ def test_cli_export_and_backend_option(tmp_path, monkeypatch):
         r.exit_code == 2
         and r.output == f"error: --output {photo}: an ONNX export is written to a file ending in .onnx\n"
     )
+    for opset in ("12", "21"):  # 12 failed inside torch after its warnings (exit 1); 21 wrote with a warning
+        r = CliRunner().invoke(app, ["export", "-m", "lite", "-o", str(tmp_path / "o.onnx"), "--opset", opset])
+        assert r.exit_code == 2 and r.output == f"error: opset must be from 13 to 20, got {opset}\n", r.output
+    assert not (tmp_path / "o.onnx").exists()
     assert photo.read_bytes() == b"a photo"
     src = DEMO / "CatWash1931.jpg"
     outs = {}

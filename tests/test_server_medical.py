@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from tinct.color import luminance  # noqa: E402
 from tinct.medical import read_dicom, read_fits, read_nifti  # noqa: E402
-from tinct.registry import DEFAULT_MODEL  # noqa: E402
+from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL, scan_model  # noqa: E402
 from tinct.server import create_app  # noqa: E402
 
 from .test_medical import dicom_bytes, make_dicom  # noqa: E402
@@ -87,6 +87,43 @@ def test_dicom_upload_answers_a_png_with_the_windowed_luminance(client, ct):
     assert "C40 W400" in r.headers["x-tinct-window"]
     assert 'filename="ct_color.png"' in r.headers["content-disposition"]
     assert "colour added by software" in Image.open(io.BytesIO(r.content)).text["Software"]
+
+
+def test_a_scan_gets_the_model_the_cli_would_choose(ct):
+    """No model named anywhere: the medical default, as `tinct colorize` (tests/test_medical.py); a
+    vividness asks for the photo default (only its distribution takes one), even the model's own
+    value; a named model wins; pseudo mode refuses a vividness instead of ignoring it."""
+    with TestClient(create_app(device="cpu")) as c:
+        wait_ready(c)
+        rows = {row["name"]: row for row in c.get("/api/v1/models").json()}
+        assert [n for n, row in rows.items() if row["scan_default"]] == [DEFAULT_MEDICAL_MODEL]
+        assert [n for n, row in rows.items() if row["default"]] == [DEFAULT_MODEL]
+        assert c.get("/api/v1/info").json()["default_scan_model"] == DEFAULT_MEDICAL_MODEL
+        shown = {}
+        for label, fields in (("plain", {}), ("vivid", {"vivid": "1"}), ("own", {"vivid": "0.625"}),
+                              ("named", {"model": "lite"})):  # fmt: skip
+            r = send(c, ct, "ct.dcm", **fields)
+            shown[label] = png(r)
+            assert r.headers["x-tinct-model"] == {"plain": DEFAULT_MEDICAL_MODEL, "named": "lite"}.get(
+                label, DEFAULT_MODEL
+            ), label
+        assert not np.array_equal(shown["vivid"], shown["own"])  # the vividness is applied, not only the model
+        assert_error(send(c, ct, "ct.dcm", mode="pseudo", vivid="1"), 422, "vivid: for realistic mode")
+        r = c.post(COLORIZE, files={"file": ("x.png", _gray_png(), "image/png")})
+        assert r.status_code == 200 and r.headers["x-tinct-model"] == DEFAULT_MODEL  # images keep the photo default
+    # the server's own --model serves scans too, as tinct colorize --model does
+    with TestClient(create_app("lite", device="cpu")) as c:
+        assert [row["name"] for row in c.get("/api/v1/models").json() if row["scan_default"]] == ["lite"]
+        assert send(c, ct, "ct.dcm").headers["x-tinct-model"] == "lite"
+    assert (scan_model(None), scan_model(None, True), scan_model("gan", True)) == (
+        DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL, "gan"
+    )  # fmt: skip
+
+
+def _gray_png() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.tile(np.arange(0, 256, 4, dtype=np.uint8), (32, 1))).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def test_dicom_without_extension_is_found_by_its_preamble(client, ct):

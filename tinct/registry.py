@@ -184,6 +184,17 @@ DEFAULT_MODEL = "prism"
 DEFAULT_MEDICAL_MODEL = "unet-medical"
 
 
+def scan_model(named: str | None, photo_options: bool = False) -> str:
+    """The model a DICOM, NIfTI or FITS input gets in realistic mode, on every surface (the CLI, the
+    server): ``named`` where one was named (a command's or a request's ``--model``, a server's own
+    ``--model``); else :data:`DEFAULT_MODEL` where ``photo_options`` (an option that only the photo
+    default's colour distribution takes was given: a vividness, a temperature, an uncertainty map);
+    else :data:`DEFAULT_MEDICAL_MODEL`."""
+    if named is not None:
+        return named
+    return DEFAULT_MODEL if photo_options else DEFAULT_MEDICAL_MODEL
+
+
 class UnknownModelError(KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
         return str(self.args[0])
@@ -276,11 +287,12 @@ def card_vivid(card: dict[str, Any]) -> float | None:
     return None if beta is None else 1.0 - float(beta)
 
 
-def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
+def model_rows(default: str = DEFAULT_MODEL, scan_default: str = DEFAULT_MEDICAL_MODEL) -> list[dict[str, Any]]:
     """The registry as rows (what ``tinct models --json`` prints and ``GET /api/v1/models`` answers).
 
     One dict per model, registry order: name, default (True for ``default``: the registry's, or a
-    server's own default model), description, working_size, takes_hints
+    server's own default model), scan_default (True for ``scan_default``: the model DICOM, NIfTI and
+    FITS inputs get when none is named, :func:`scan_model`), description, working_size, takes_hints
     (whether it takes user colour hints), vivid (its default vividness where it can be chosen, else
     None: :attr:`ModelSpec.vivid`), weights_bytes (None if the weights file is missing),
     parameters and val_* scores from the model card (None when not recorded).
@@ -293,6 +305,7 @@ def model_rows(default: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
             {
                 "name": spec.name,
                 "default": spec.name == default,
+                "scan_default": spec.name == scan_default,
                 "description": spec.description,
                 "working_size": spec.working_size,
                 "takes_hints": spec.takes_hints,

@@ -38,6 +38,8 @@ import torch
 
 from tinct.backends.ort import (
     INPUT_NAME,
+    MAX_OPSET,
+    MIN_OPSET,
     OUTPUT_NAME,
     OnnxPredictor,
     OnnxUnavailableError,
@@ -84,8 +86,11 @@ def export_onnx(name: str, path: str | Path, opset: int = DEFAULT_OPSET, **model
     metadata ``tinct_*`` (model, arch, kind, multiple, working_size, weights_sha1, options,
     temperature for classification models, opset, version). Written atomically; one export at a time
     in a process.
-    Raises :class:`OnnxUnavailableError` without the ``onnx`` package.
+    Raises :class:`OnnxUnavailableError` without the ``onnx`` package, ValueError for an ``opset``
+    outside :data:`~tinct.backends.ort.MIN_OPSET` to :data:`~tinct.backends.ort.MAX_OPSET`.
     """
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
     with _EXPORT_LOCK:
         return _export_onnx(name, path, opset, **model_options)
 

@@ -33,6 +33,9 @@ from tinct.registry import ModelSpec, resolve_spec
 if TYPE_CHECKING:
     import torch
 
+#: the ONNX opsets an export may ask for: the graphs need opset 13 (softmax over one axis, resizes),
+#: and 20 is the newest that torch's TorchScript-based exporter (the one tinct uses) writes
+MIN_OPSET, MAX_OPSET = 13, 20
 INPUT_NAME = "l_norm"
 OUTPUT_NAME = "ab"
 

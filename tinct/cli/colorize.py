@@ -12,7 +12,7 @@ import typer
 
 from tinct.cli.app import err, fail, failure_line, load_session
 from tinct.cli.options import FileOptions, GuidanceOptions, MedicalOptions, VideoOptions, grouped
-from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
+from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL, scan_model
 
 
 @dataclass
@@ -211,15 +211,16 @@ def colorize(
     session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend, vivid)
     guidance, lut = _guidance(session, guide, medical, uncertainty)
 
-    def medical_model() -> Any:
-        return load_session(DEFAULT_MEDICAL_MODEL, device, files.size, None, debug, backend)
-
     # an option that only a classification model takes (the photo default's colour distribution) chooses it
     # for medical inputs too, as a named model does; else they get the medical default model
-    explicit = model is not None or uncertainty or vivid is not None or temperature is not None
+    scans = scan_model(model, uncertainty or vivid is not None or temperature is not None)
+
+    def medical_model() -> Any:
+        return load_session(scans, device, files.size, None, debug, backend)
+
     run = Colorizing(
         session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
-        None if explicit else medical_model, guide.lut,
+        None if scans == (model or DEFAULT_MODEL) else medical_model, guide.lut,
     )  # fmt: skip
 
     def on_error(path: Path, msg: str, tb: str) -> None:
@@ -273,6 +274,7 @@ def _guidance(session: Any, guide: GuidanceOptions, medical: MedicalOptions, unc
     from tinct.classical.lut import DEFAULT_LUT
     from tinct.io.errors import ImageError
     from tinct.io.medical.fits import STRETCHES
+    from tinct.io.medical.windowing import parse_window
     from tinct.session import Guidance
 
     try:
@@ -280,6 +282,12 @@ def _guidance(session: Any, guide: GuidanceOptions, medical: MedicalOptions, unc
             raise ValueError(f"--mode must be realistic or pseudo, not {medical.mode!r}")
         if medical.stretch not in STRETCHES:  # checked here, not only when a FITS file comes
             raise ValueError(f"--stretch must be one of {', '.join(STRETCHES)}, not {medical.stretch!r}")
+        try:
+            parse_window(medical.window)  # likewise, not once per DICOM or NIfTI file
+        except ValueError as e:
+            raise ValueError(f"--{e}") from None
+        if medical.axis not in (0, 1, 2):
+            raise ValueError(f"--axis must be 0, 1 or 2, not {medical.axis}")
         lut = guide.lut or (DEFAULT_LUT if medical.mode == "pseudo" else None)  # pseudo-colour: luminance keying
         guidance = Guidance(guide.scribbles, guide.reference, guide.method, lut, guide.hints)
         session.model_hints(guidance)  # hints for a model without hints: refused before any file

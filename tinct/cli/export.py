@@ -15,7 +15,7 @@ def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write (e.g. lite.onnx).")],
     model: Annotated[str, typer.Option("-m", "--model", help="Model name (see `tinct models`).")] = DEFAULT_MODEL,
     fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
-    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17,
+    opset: Annotated[int, typer.Option(help="ONNX opset, 13 to 20.")] = 17,
     temperature: Annotated[
         Optional[float], typer.Option(help="Annealed-mean temperature to bake in (classification models).")
     ] = None,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 FORMATS = ("table", "json", "csv")
-TITLE = "tinct models (scores on tinct's validation set of photos; * default)"
+TITLE = "tinct models (scores on tinct's validation set of photos; * default, + default for DICOM, NIfTI, FITS)"
 
 
 def models(
@@ -65,7 +65,7 @@ def rows_table(rows: list[dict[str, Any]], width: int = 80) -> str:
         t.add_column(col, no_wrap=True, justify="left" if col == "name" else "right")
     for r in rows:
         t.add_row(
-            r["name"] + (" *" if r["default"] else ""),
+            r["name"] + (" *" if r["default"] else "") + (" +" if r["scan_default"] else ""),
             num(r["parameters"], "{:,}"),
             num(r["weights_bytes"] / 1e6, "{:.1f} MB") if r["weights_bytes"] else "missing",
             str(r["working_size"]),

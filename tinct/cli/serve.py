@@ -7,16 +7,21 @@ from typing import Annotated, Optional
 import typer
 
 from tinct.cli.app import fail
-from tinct.registry import DEFAULT_MODEL
+from tinct.registry import DEFAULT_MEDICAL_MODEL, DEFAULT_MODEL
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 exposes it to the network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
     model: Annotated[
-        str,
-        typer.Option("-m", "--model", help="Default model: a registry name or a model.safetensors tinct train wrote."),
-    ] = DEFAULT_MODEL,
+        Optional[str],
+        typer.Option(
+            "-m",
+            "--model",
+            help="Default model: a registry name or a model.safetensors tinct train wrote (default: "
+            f"{DEFAULT_MODEL}; {DEFAULT_MEDICAL_MODEL} for DICOM, NIfTI and FITS uploads, as tinct colorize).",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option()] = "auto",
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model once).")] = 1,
     queue_size: Annotated[int, typer.Option(min=1, help="Requests queued or running before 503.")] = 8,

@@ -38,7 +38,7 @@ _OPTIONS_ENV = "TINCT_SERVE_OPTIONS"
 
 
 def create_app(
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     device: str = "cpu",
     max_body_bytes: int = 25 * 2**20,
     max_pixels: int = 40_000_000,
@@ -49,7 +49,9 @@ def create_app(
     token: str | None = None,
 ) -> FastAPI:
     """The tinct web app (FastAPI). ``model`` is the default model (an unknown name raises
-    :class:`tinct.registry.UnknownModelError`); ``device`` is passed to ``tinct.load_model``.
+    :class:`tinct.registry.UnknownModelError`; None: the registry's, with its medical default for
+    DICOM, NIfTI and FITS uploads, see :class:`~tinct.server.service.Service`); ``device`` is passed
+    to ``tinct.load_model``.
 
     Limits: ``max_body_bytes`` request body (413, counted while streaming); ``max_pixels`` per
     image, from its header (413); ``timeout_s`` per colorize request from admission (504);
@@ -63,7 +65,7 @@ def create_app(
     The default model starts loading when the app starts (lifespan); ``/readyz`` answers 200 once
     it is loaded. ``app.state.service`` is the :class:`Service` (tests use its queue).
     """
-    check_arguments(model, device, None)  # e.g. --device gpu: refused now, not on every request
+    check_arguments(model or DEFAULT_MODEL, device, None)  # e.g. --device gpu: refused now, not on every request
     limits = Limits(max_body_bytes, max_pixels, float(timeout_s), queue_size, threads, max_working_size)
     service = Service(model, device, limits)
 
@@ -161,17 +163,19 @@ def _add_info_routes(app: FastAPI, service: Service, limits: Limits) -> None:
 
     @app.get(
         "/api/v1/models",
-        summary="The model registry (as `tinct models --json`; `default` marks this server's default model)",
+        summary="The model registry (as `tinct models --json`; `default` marks this server's default model, "
+        "`scan_default` the one for DICOM, NIfTI and FITS uploads)",
         tags=["models"],
     )
     def models() -> list[dict[str, Any]]:
-        return model_rows(service.model)
+        return model_rows(service.model, service.scan_default)
 
     @app.get("/api/v1/info", summary="Version, default model and this server's limits", tags=["models"])
     def info() -> dict[str, Any]:
         return {
             "version": __version__,
             "default_model": service.model,
+            "default_scan_model": service.scan_default,
             "output_formats": sorted({k for k in OUTPUT_FORMATS if k != "jpeg"}),
             "min_working_size": MIN_WORKING_SIZE,
             "medical": medical_available(),
@@ -246,7 +250,7 @@ def app_from_env() -> FastAPI:
 def run_server(
     host: str = "127.0.0.1",
     port: int = 8000,
-    model: str = DEFAULT_MODEL,
+    model: str | None = None,
     device: str = "auto",
     workers: int = 1,
     log_level: str = "info",

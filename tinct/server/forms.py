@@ -121,7 +121,13 @@ async def colorize_upload(
         UploadFile | None,
         File(description="The image (JPEG, PNG, TIFF, WebP, BMP, GIF), or a DICOM, NIfTI or FITS file."),
     ] = None,
-    model: Annotated[str | None, Form(description="Registry model name (default: the server's).")] = None,
+    model: Annotated[
+        str | None,
+        Form(
+            description="Registry model name (default: the server's; for DICOM, NIfTI and FITS uploads the "
+            "model marked `scan_default` in /api/v1/models)."
+        ),
+    ] = None,
     fmt: Annotated[
         str | None, Form(alias="format", description="jpg, png or webp (default: the input's, else png).")
     ] = None,
@@ -132,7 +138,8 @@ async def colorize_upload(
         float | None,
         Form(
             description="Colour against accuracy, 0 (palest) to 1 (most colourful) in steps of 0.125, for the "
-            "models whose `vivid` in /api/v1/models is not null (default: that value). Ordinary images only."
+            "models whose `vivid` in /api/v1/models is not null (default: that value). On a DICOM, NIfTI or "
+            "FITS upload (realistic mode) it asks for the photo default unless `model` names one."
         ),
     ] = None,
     hints: Annotated[
@@ -186,7 +193,7 @@ async def colorize_upload(
     part_type = (file.content_type or "").split(";", 1)[0].strip().lower()
     if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES | MEDICAL_CONTENT_TYPES):
         raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM, NIfTI or FITS file")
-    name = model or service.model
+    name = service.model_for(model, scan=False)  # an image's; a DICOM, NIfTI or FITS upload's is chosen below
     fmt = (fmt or "").lower().lstrip(".") or None
     try:
         if name != service.model:  # the server's own default may be a weights file (tinct serve --model PATH)
@@ -202,6 +209,7 @@ async def colorize_upload(
     max_size = service.limits.max_working_size
     if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
         raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
+    asked_vivid = vivid is not None  # even the model's own: it asks for the photo default on a scan
     if vivid is not None:
         vivid = checked_vivid(name, vivid)
     form = await guidance_form(name, hints, reference, method)
@@ -211,10 +219,11 @@ async def colorize_upload(
     kind = upload_kind(data, file.filename)
     fields = {"window": window, "axis": axis, "frame": frame, "mode": mode, "lut": lut, "anonymize": anonymize}
     if kind is not None:
-        if vivid is not None:
-            raise HTTPException(422, "vivid: for ordinary images only, not DICOM, NIfTI and FITS uploads")
         medical = medical_form(kind, fmt, form, file.filename, **fields, stretch=stretch)
-        work = service.colorize_medical(data, kind, ModelChoice(name, size), medical)
+        if asked_vivid and medical.mode != "realistic":
+            raise HTTPException(422, "vivid: for realistic mode (the model's colour), not pseudo")
+        choice = ModelChoice(service.model_for(model, scan=True, vivid=asked_vivid), size, vivid)
+        work = service.colorize_medical(data, kind, choice, medical)
         return medical_response(await naming(file.filename, work))
     if stretch is not None:
         raise HTTPException(422, "stretch: for FITS uploads only, not ordinary images")

@@ -26,7 +26,7 @@ from tinct.io.medical.anonymize import anonymous_stem
 from tinct.io.medical.image import MedicalImage
 from tinct.io.medical.read import read_source
 from tinct.io.medical.writers import encode_nifti_rgb, encode_secondary_capture, medical_note
-from tinct.registry import resolve_spec
+from tinct.registry import DEFAULT_MODEL, resolve_spec, scan_model
 from tinct.session.guidance import Guidance, guidance_image
 
 if TYPE_CHECKING:
@@ -196,8 +196,13 @@ def status_for(error: ImageError) -> int:
 class Service:
     """The per-app state: the default model, the limits, the work queue and the worker threads."""
 
-    def __init__(self, model: str, device: str, limits: Limits) -> None:
-        self.model = resolve_spec(model).name  # a registry name, or a weights file tinct train wrote
+    def __init__(self, model: str | None, device: str, limits: Limits) -> None:
+        """``model``: the server's own default (None: the registry's, :data:`DEFAULT_MODEL`, with
+        :data:`~tinct.registry.DEFAULT_MEDICAL_MODEL` for DICOM, NIfTI and FITS uploads; a model named
+        here is the default for those too, as ``tinct colorize --model`` is)."""
+        named = None if model is None else resolve_spec(model).name  # a registry name, or a weights file
+        self.named_model = named
+        self.model = named or DEFAULT_MODEL
         self.device = device
         self.limits = limits
         self.queue = WorkQueue(limits.queue_size, limits.threads)
@@ -229,6 +234,19 @@ class Service:
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
+
+    @property
+    def scan_default(self) -> str:
+        """The model a DICOM, NIfTI or FITS upload gets when the request names none and asks no vividness."""
+        return scan_model(self.named_model)
+
+    def model_for(self, requested: str | None, scan: bool, vivid: bool = False) -> str:
+        """The model a request runs: the one it names; else for an image this server's default, for a
+        DICOM, NIfTI or FITS upload (``scan``) :func:`tinct.registry.scan_model` (``vivid``: a
+        vividness was asked, which only the photo default takes), as ``tinct colorize`` chooses."""
+        if requested is not None:
+            return requested
+        return scan_model(self.named_model, vivid) if scan else self.model
 
     # models ------------------------------------------------------------------------------------
     def session(self, name: str, size: int | None = None, vivid: float | None = None) -> Session:
@@ -305,7 +323,7 @@ class Service:
         without pydicom, nibabel or astropy on the server: HTTP 415.
         """
         t0 = time.perf_counter()
-        session = self.session(model.name, model.size) if form.mode == "realistic" else None
+        session = self.session(model.name, model.size, model.vivid) if form.mode == "realistic" else None
         detail = session.name if session is not None else form.lut
         label, part = MEDICAL_LABELS[kind]
         try:

@@ -29,7 +29,7 @@
 
   const state = {
     file: null, originalURL: null, resultURL: null, grayURL: null,
-    controller: null, timer: null, info: null, models: [], hasResult: false,
+    controller: null, timer: null, info: null, models: [], hasResult: false, modelChosen: false,
     // colour points in the input image's pixels ({x, y, color: "#rrggbb"}), the reference image file,
     // whether clicks on the image add points, and whether the guidance changed since the last run
     hints: [], reference: null, placing: false, dirty: false,
@@ -130,7 +130,8 @@
     el.model.replaceChildren(...state.models.map((m) => {
       const opt = document.createElement("option");
       opt.value = m.name;
-      opt.textContent = (m.default ? `${m.name} (default)` : m.name) + (m.takes_hints ? " · colour points" : "");
+      const marks = [m.default && "default", m.scan_default && "default for DICOM, NIfTI, FITS"].filter(Boolean);
+      opt.textContent = m.name + (marks.length ? ` (${marks.join("; ")})` : "") + (m.takes_hints ? " · colour points" : "");
       opt.selected = m.default;
       return opt;
     }));
@@ -162,6 +163,13 @@
     const m = selectedModel();
     if (!m || m.vivid == null || el.vividField.hidden) return null;
     return Number(el.vivid.value) === m.vivid ? null : el.vivid.value;
+  }
+
+  // the model field of a request: the one shown, except that a DICOM, NIfTI or FITS file gets the
+  // server's choice for scans (its scan_default, or the photo default for a vividness) until the
+  // user picks a model, as `tinct colorize` without --model does
+  function appendModel(form) {
+    if (el.model.value && (!state.kind || state.modelChosen)) form.append("model", el.model.value);
   }
 
   // ---- colour points and reference image -------------------------------------------------
@@ -463,7 +471,7 @@
     const form = new FormData();
     form.append("file", filePart(), state.file.name || "upload");
     form.append("format", k.format);
-    if (el.model.value) form.append("model", el.model.value);
+    appendModel(form);
     if (el.size.value) form.append("size", el.size.value);
     appendMedical(form, false);
     state.exportBusy = true;
@@ -547,7 +555,7 @@
 
     const form = new FormData();
     form.append("file", filePart(), state.file.name || (state.kind ? "upload" : "image"));
-    if (el.model.value) form.append("model", el.model.value);
+    appendModel(form);
     if (el.format.value && !state.kind) form.append("format", el.format.value);
     if (el.size.value) form.append("size", el.size.value);
     const vivid = state.kind ? null : chosenVivid();
@@ -696,7 +704,7 @@
   el.again.addEventListener("click", run);
   el.reset.addEventListener("click", reset);
   el.errorClose.addEventListener("click", clearError);
-  el.model.addEventListener("change", describeModel);
+  el.model.addEventListener("change", () => { state.modelChosen = true; describeModel(); });
   el.vivid.addEventListener("input", showVivid);
   el.hintPlace.addEventListener("click", () => {
     const wasPlacing = state.placing;
