@@ -822,3 +822,10 @@ def test_cli_realistic_default_for_medical_inputs_is_the_medical_model(tmp_path)
         r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / name), *extra])
         comments = pydicom.dcmread(tmp_path / name / "ct_color.dcm").ImageComments
         assert r.exit_code == 0 and f"model {DEFAULT_MODEL}" in comments, r.output
+    # in pseudo mode a look-up table colours it: no model to decode, so they are refused, not ignored
+    r = CliRunner().invoke(app, ["colorize", str(src), "-o", str(tmp_path / "f"), "--mode", "pseudo", "--vivid", "1",
+                                 "--temperature", "0.5", "-q"])  # fmt: skip
+    assert r.exit_code == 1 and not (tmp_path / "f").exists()
+    assert f"failed: {src}: --vivid, --temperature do not apply to a DICOM, NIfTI or FITS input in pseudo mode" in (
+        r.output
+    )

@@ -30,6 +30,7 @@ class Colorizing:
     quiet: bool
     medical_model: Any = None  #: loads the medical default model, when one is needed (None: use ``session``)
     guide_lut: str | None = None  #: --lut as the user gave it (None: not given)
+    decoding: tuple[str, ...] = ()  #: the decoding options given (--vivid, --temperature): a model's colour
     _medical_session: Any = field(default=None, init=False)
     _lane_session: Any = field(default=None, init=False)
     _lane_lock: Any = field(default_factory=threading.Lock, init=False)
@@ -71,7 +72,7 @@ class Colorizing:
             "--accept-truncated": v.accept_truncated,
             "--format": self.files.fmt is not None, "--hints": bool(g.hints), "--scribbles": g.scribbles is not None,
             "--lut": self.guide_lut is not None, "--uncertainty": self.uncertainty,
-            "--reference": self.reference is not None,
+            "--reference": self.reference is not None, **dict.fromkeys(self.decoding, True),
         }  # fmt: skip
         if job.video:
             applies = {"--start", "--end", "--crf", "--no-stabilize", "--reference", "--accept-truncated"}
@@ -79,6 +80,8 @@ class Colorizing:
             applies = {"--window", "--axis", "--stretch", "--mode", "--anonymize", "--lut", "--uncertainty"}
         else:
             applies = {"--format", "--hints", "--scribbles", "--lut", "--uncertainty", "--reference"}
+        if not (job.medical and m.mode == "pseudo"):  # a look-up table's colour has no model to decode
+            applies |= {"--vivid", "--temperature"}
         return [opt for opt, on in given.items() if on and opt not in applies]
 
     def process(self, job, fmt: str) -> None:
@@ -86,6 +89,7 @@ class Colorizing:
         wrong = self.not_applying(job)
         if wrong:
             kind = "a video" if job.video else "a DICOM, NIfTI or FITS input" if job.medical else "an image"
+            kind += " in pseudo mode" if job.medical and self.medical.mode == "pseudo" else ""
             raise ValueError(f"{', '.join(wrong)} do{'es' if len(wrong) == 1 else ''} not apply to {kind}; "
                              "leave it out for this input")  # fmt: skip
         if job.video:
@@ -221,6 +225,7 @@ def colorize(
     run = Colorizing(
         session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
         None if scans == (model or DEFAULT_MODEL) else medical_model, guide.lut,
+        tuple(opt for opt, v in (("--vivid", vivid), ("--temperature", temperature)) if v is not None),
     )  # fmt: skip
 
     def on_error(path: Path, msg: str, tb: str) -> None:
