@@ -194,21 +194,7 @@ async def colorize_upload(
     if not (part_type.startswith("image/") or part_type in GENERIC_CONTENT_TYPES | MEDICAL_CONTENT_TYPES):
         raise HTTPException(415, f"unsupported content type {part_type!r}: upload an image, DICOM, NIfTI or FITS file")
     name = service.model_for(model, scan=False)  # an image's; a DICOM, NIfTI or FITS upload's is chosen below
-    fmt = (fmt or "").lower().lstrip(".") or None
-    try:
-        if name != service.model:  # the server's own default may be a weights file (tinct serve --model PATH)
-            get_spec(name)
-    except UnknownModelError as e:
-        raise HTTPException(422, str(e)) from None
-    if fmt is not None and fmt not in OUTPUT_FORMATS and fmt not in MEDICAL_OUTPUTS:
-        raise HTTPException(
-            422,
-            f"unsupported output format {fmt!r}; use one of jpg, png, webp "
-            "(images; DICOM/NIfTI: png, dcm, nii; FITS: png)",
-        )
-    max_size = service.limits.max_working_size
-    if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
-        raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
+    fmt = checked_basics(service, name, fmt, size)
     asked_vivid = vivid is not None  # even the model's own: it asks for the photo default on a scan
     if vivid is not None:
         vivid = checked_vivid(name, vivid)
@@ -244,6 +230,27 @@ async def colorize_upload(
             "Server-Timing": f"colorize;dur={out.seconds * 1000:.1f}",
         },
     )
+
+
+def checked_basics(service: Service, name: str, fmt: str | None, size: int | None) -> str | None:
+    """422 for an unknown model ``name``, an output format no upload has, a working size outside this
+    server's bounds; returns the format normalised (lower case, no dot; None: not given)."""
+    fmt = (fmt or "").lower().lstrip(".") or None
+    try:
+        if name != service.model:  # the server's own default may be a weights file (tinct serve --model PATH)
+            get_spec(name)
+    except UnknownModelError as e:
+        raise HTTPException(422, str(e)) from None
+    if fmt is not None and fmt not in OUTPUT_FORMATS and fmt not in MEDICAL_OUTPUTS:
+        raise HTTPException(
+            422,
+            f"unsupported output format {fmt!r}; use one of jpg, png, webp "
+            "(images; DICOM/NIfTI: png, dcm, nii; FITS: png)",
+        )
+    max_size = service.limits.max_working_size
+    if size is not None and not MIN_WORKING_SIZE <= size <= max_size:
+        raise HTTPException(422, f"size must be between {MIN_WORKING_SIZE} and {max_size}, got {size}")
+    return fmt
 
 
 def medical_form(
