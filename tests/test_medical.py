@@ -829,3 +829,24 @@ def test_cli_realistic_default_for_medical_inputs_is_the_medical_model(tmp_path)
     assert f"failed: {src}: --vivid, --temperature do not apply to a DICOM, NIfTI or FITS input in pseudo mode" in (
         r.output
     )
+
+
+def test_a_scan_given_where_a_photo_goes_says_what_colorizes_it(tmp_path):
+    """tinct.colorize(path) / Session.colorize_file take photos; a DICOM (by name or DICM marker), a
+    NIfTI or a FITS file (which Pillow would half-read) is refused with the way to colorize it, never
+    decoded as a photo, and nothing is written."""
+    import tinct
+
+    rows = np.tile(np.linspace(0, 4000, 48), (40, 1)).astype(np.uint16)
+    dcm = tmp_path / "ct.dcm"
+    dcm.write_bytes(dicom_bytes(make_dicom(rows)))
+    bare = tmp_path / "IM0001"  # no extension: known by its DICM marker
+    bare.write_bytes(dcm.read_bytes())
+    sky = _fits_file(tmp_path, np.arange(24 * 32, dtype=np.float32).reshape(24, 32))
+    vol = _nifti(tmp_path)
+    session = tinct.load_model("lite", device="cpu")
+    for path, kind in ((dcm, "DICOM file"), (bare, "DICOM file"), (sky, "FITS file"), (vol, "NIfTI file")):
+        for call in (tinct.colorize, session.colorize, session.colorize_file):
+            with pytest.raises(ImageError, match=rf"^{path.name} is a {kind}, not a photo: colorize it with `tinct"):
+                call(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (dcm, bare, sky, vol))

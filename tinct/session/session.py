@@ -32,12 +32,14 @@ from tinct.io.images import (
     FORMAT_BY_EXTENSION,
     ImageError,
     LoadedImage,
+    NotAnImageError,
     extension_for,
     image_from_array,
     image_from_pil,
     output_format,
     read_image,
 )
+from tinct.io.medical.kinds import medical_kind
 from tinct.io.uncertainty import encode_uncertainty, uncertainty_note, uncertainty_path
 from tinct.registry import DEFAULT_MODEL, ModelSpec
 from tinct.session.guidance import Guidance
@@ -398,6 +400,8 @@ class Session:
         src = Path(src)
         if uncertainty:
             self.check_uncertainty(guidance)
+        if image is None:
+            scan_refused(src)
         img = image if image is not None else read_image(src, max_pixels=max_pixels)
         out_fmt = output_format(img.format, fmt)
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
@@ -482,8 +486,26 @@ def _check_path(src: Path, dst: Any, fmt: str | None, overwrite: bool) -> None:
     """What :meth:`Session.colorize` refuses for a path: a missing input, an existing default output."""
     if not src.exists():
         raise ImageError(f"{src}: file not found")
+    scan_refused(src)  # before the output check: a scan's outputs are named otherwise
     if dst is None and not overwrite:
         kind = output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "PNG"), fmt)
         out = src.with_name(f"{src.stem}_color{extension_for(kind)}")
         if out.exists():
             raise FileExistsError(f"{out} exists; pass overwrite=True to replace it (or dst=...)")
+
+
+#: how :func:`scan_refused` names each kind of :func:`tinct.io.medical.kinds.medical_kind`
+SCAN_LABELS = {"dicom": "DICOM file", "dicom-folder": "DICOM folder", "nifti": "NIfTI file", "fits": "FITS file"}
+
+
+def scan_refused(src: Path) -> None:
+    """Raise :class:`~tinct.io.images.NotAnImageError` for a DICOM, NIfTI or FITS input given where a
+    photo goes (a path to :meth:`Session.colorize`), saying what colorizes it: it is windowed and
+    written back as its own format there (Pillow reads some FITS files, so it is never decoded here
+    as a photo). Known by name or DICM marker: one small read per file without a known extension."""
+    kind = medical_kind(src) if src.exists() else None
+    if kind is not None:
+        raise NotAnImageError(
+            f"{src.name} is a {SCAN_LABELS[kind]}, not a photo: colorize it with `tinct colorize` or, in Python, "
+            "tinct.apps.medical.colorize_medical_file(session, path)"
+        )
