@@ -120,6 +120,33 @@ def test_a_scan_gets_the_model_the_cli_would_choose(ct):
     )  # fmt: skip
 
 
+def test_the_model_for_scans_loads_after_the_default(monkeypatch):
+    """With the medical extra, the server loads its model for scans in the background once the default
+    is ready (the first DICOM does not wait for it); a server given one model loads only that."""
+    pytest.importorskip("astropy")
+    import time
+    from types import SimpleNamespace
+
+    from tinct import api
+
+    loaded = []
+
+    def record(name, device="auto", working_size=None, vivid=None):
+        loaded.append(name)
+        return SimpleNamespace(working_size=128, fullres_fused=False, name=name)
+
+    monkeypatch.setattr(api, "cached_session", record)
+    for model, expected in ((None, [DEFAULT_MODEL, DEFAULT_MEDICAL_MODEL]), ("lite", ["lite"])):
+        loaded.clear()
+        with TestClient(create_app(model, device="cpu")) as c:
+            wait_ready(c)
+            deadline = time.monotonic() + 10
+            while len(loaded) < len(expected) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)  # nothing more comes
+        assert loaded == expected
+
+
 def _gray_png() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.tile(np.arange(0, 256, 4, dtype=np.uint8), (32, 1))).save(buf, "PNG")

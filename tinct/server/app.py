@@ -68,6 +68,7 @@ def create_app(
     check_arguments(model or DEFAULT_MODEL, device, None)  # e.g. --device gpu: refused now, not on every request
     limits = Limits(max_body_bytes, max_pixels, float(timeout_s), queue_size, threads, max_working_size)
     service = Service(model, device, limits)
+    service.preload_scans = medical_available()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -203,6 +203,8 @@ class Service:
         named = None if model is None else resolve_spec(model).name  # a registry name, or a weights file
         self.named_model = named
         self.model = named or DEFAULT_MODEL
+        #: load :attr:`scan_default` too, after the default (the app sets it where the medical extra is installed)
+        self.preload_scans = False
         self.device = device
         self.limits = limits
         self.queue = WorkQueue(limits.queue_size, limits.threads)
@@ -212,7 +214,8 @@ class Service:
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the worker pool and load the default model in the background (readyz turns 200)."""
+        """Start the worker pool and load the default model in the background (readyz turns 200), then,
+        with :attr:`preload_scans`, the model for scans, so that the first DICOM does not wait for it."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="tinct-worker")
         threading.Thread(target=self._preload, name="tinct-preload", daemon=True).start()
@@ -230,6 +233,11 @@ class Service:
             log.error("default model not available: %s", e.detail)
         else:
             self._ready.set()
+        if self.preload_scans and self.scan_default != self.model:  # after readiness: images wait for nothing
+            try:
+                self.session(self.scan_default)
+            except HTTPException as e:
+                log.warning("model for DICOM, NIfTI and FITS uploads not available: %s", e.detail)
 
     @property
     def ready(self) -> bool:
