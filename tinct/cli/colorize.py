@@ -215,17 +215,17 @@ def colorize(
     session = load_session(model or DEFAULT_MODEL, device, files.size, temperature, debug, backend, vivid)
     guidance, lut = _guidance(session, guide, medical, uncertainty)
 
+    decoding = tuple(opt for opt, v in (("--vivid", vivid), ("--temperature", temperature)) if v is not None)
     # an option that only a classification model takes (the photo default's colour distribution) chooses it
     # for medical inputs too, as a named model does; else they get the medical default model
-    scans = scan_model(model, uncertainty or vivid is not None or temperature is not None)
+    scans = scan_model(model, uncertainty or bool(decoding))
 
     def medical_model() -> Any:
         return load_session(scans, device, files.size, None, debug, backend)
 
     run = Colorizing(
         session, guidance, lut, files, medical, video, guide.reference, uncertainty, quiet,
-        None if scans == (model or DEFAULT_MODEL) else medical_model, guide.lut,
-        tuple(opt for opt, v in (("--vivid", vivid), ("--temperature", temperature)) if v is not None),
+        None if scans == (model or DEFAULT_MODEL) else medical_model, guide.lut, decoding,
     )  # fmt: skip
 
     def on_error(path: Path, msg: str, tb: str) -> None:

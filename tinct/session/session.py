@@ -39,7 +39,7 @@ from tinct.io.images import (
     output_format,
     read_image,
 )
-from tinct.io.medical.kinds import medical_kind
+from tinct.io.medical.kinds import kind_by_name, medical_kind
 from tinct.io.uncertainty import encode_uncertainty, uncertainty_note, uncertainty_path
 from tinct.registry import DEFAULT_MODEL, ModelSpec
 from tinct.session.guidance import Guidance
@@ -401,8 +401,13 @@ class Session:
         if uncertainty:
             self.check_uncertainty(guidance)
         if image is None:
-            scan_refused(src)
-        img = image if image is not None else read_image(src, max_pixels=max_pixels)
+            scan_refused(src)  # by name: Pillow would read a FITS file as a photo
+            try:
+                image = read_image(src, max_pixels=max_pixels)
+            except ImageError:
+                scan_refused(src, sniff=True)  # a DICOM without its extension, a DICOM folder
+                raise
+        img = image
         out_fmt = output_format(img.format, fmt)
         dst = Path(dst) if dst is not None else src.with_name(f"{src.stem}_color{extension_for(out_fmt)}")
         if dst.resolve() == src.resolve():
@@ -486,7 +491,7 @@ def _check_path(src: Path, dst: Any, fmt: str | None, overwrite: bool) -> None:
     """What :meth:`Session.colorize` refuses for a path: a missing input, an existing default output."""
     if not src.exists():
         raise ImageError(f"{src}: file not found")
-    scan_refused(src)  # before the output check: a scan's outputs are named otherwise
+    scan_refused(src)  # by name, before the output check: a scan's outputs are named otherwise
     if dst is None and not overwrite:
         kind = output_format(FORMAT_BY_EXTENSION.get(src.suffix.lower(), "PNG"), fmt)
         out = src.with_name(f"{src.stem}_color{extension_for(kind)}")
@@ -498,12 +503,13 @@ def _check_path(src: Path, dst: Any, fmt: str | None, overwrite: bool) -> None:
 SCAN_LABELS = {"dicom": "DICOM file", "dicom-folder": "DICOM folder", "nifti": "NIfTI file", "fits": "FITS file"}
 
 
-def scan_refused(src: Path) -> None:
+def scan_refused(src: Path, sniff: bool = False) -> None:
     """Raise :class:`~tinct.io.images.NotAnImageError` for a DICOM, NIfTI or FITS input given where a
     photo goes (a path to :meth:`Session.colorize`), saying what colorizes it: it is windowed and
     written back as its own format there (Pillow reads some FITS files, so it is never decoded here
-    as a photo). Known by name or DICM marker: one small read per file without a known extension."""
-    kind = medical_kind(src) if src.exists() else None
+    as a photo). Known by name (no I/O, the check before decoding); with ``sniff``, also by content
+    (the DICM marker, a DICOM folder: for an input that did not decode as a photo)."""
+    kind = (medical_kind(src) if src.exists() else None) if sniff else kind_by_name(src)
     if kind is not None:
         raise NotAnImageError(
             f"{src.name} is a {SCAN_LABELS[kind]}, not a photo: colorize it with `tinct colorize` or, in Python, "

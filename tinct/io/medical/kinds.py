@@ -93,14 +93,20 @@ def medical_kind(path: str | Path) -> str | None:
                 return None
             found = found or medical_suffix(f) in DICOM_EXTENSIONS or has_dicm_magic(f)
         return "dicom-folder" if found else None
-    ext = medical_suffix(p)
+    named = kind_by_name(p)
+    if named is not None:
+        return named
+    return "dicom" if p.is_file() and has_dicm_magic(p) else None
+
+
+def kind_by_name(path: str | Path) -> str | None:
+    """The kind of a medical file from its name alone (no I/O): "dicom", "nifti", "fits", or None."""
+    ext = medical_suffix(Path(path))
     if ext in NIFTI_EXTENSIONS:
         return "nifti"
     if ext in FITS_EXTENSIONS:
         return "fits"
-    if ext in DICOM_EXTENSIONS or (p.is_file() and has_dicm_magic(p)):
-        return "dicom"
-    return None
+    return "dicom" if ext in DICOM_EXTENSIONS else None
 
 
 def is_medical_path(path: str | Path) -> bool:
