@@ -312,6 +312,11 @@ def render_card(spec, c: dict, notes: str) -> str:
         + (f" (each crop at least {cfg['min_view']:g} of the image's short side)" if cfg.get("min_view") else "")
         + " and horizontal flips"
         + (
+            f"; {cfg['cutmix']:.0%} of them with a rectangle of another image pasted in (CutMix)"
+            if cfg.get("cutmix")
+            else ""
+        )
+        + (
             f"; the input L of {cfg['degrade']:.0%} of them degraded as old scans are (tone curve, blur, grain)."
             if cfg.get("degrade")
             else "."

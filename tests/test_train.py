@@ -56,9 +56,10 @@ def test_short_run_writes_weights_log_and_checkpoint(smoke_dir, tmp_path):
     assert torch.allclose(prior, same, rtol=1e-5, atol=1e-9) and (lam, power) == (lam2, power2) == (0.5, 1.0)
 
 
-@pytest.mark.parametrize("degrade", [0.0, 0.5])  # degraded inputs are drawn from (seed, step, rank) too
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_path, monkeypatch, degrade):
-    train(tiny_config(smoke_dir, tmp_path / "a", degrade=degrade), progress=False)
+# degraded inputs and pasted rectangles are drawn from (seed, step, rank) too
+@pytest.mark.parametrize("augment", [{}, {"degrade": 0.5, "cutmix": 0.5}])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_path, monkeypatch, augment):
+    train(tiny_config(smoke_dir, tmp_path / "a", **augment), progress=False)
 
     real_call = train_mod.Objective.__call__
     calls = {"n": 0}
@@ -71,9 +72,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_pa
 
     monkeypatch.setattr(train_mod.Objective, "__call__", interrupt_at_step_4)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(smoke_dir, tmp_path / "b", degrade=degrade), progress=False)
+        train(tiny_config(smoke_dir, tmp_path / "b", **augment), progress=False)
     monkeypatch.setattr(train_mod.Objective, "__call__", real_call)
-    train(tiny_config(smoke_dir, tmp_path / "b", degrade=degrade), resume=True, progress=False)
+    train(tiny_config(smoke_dir, tmp_path / "b", **augment), resume=True, progress=False)
 
     a = load_file(str(tmp_path / "a" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "model.safetensors"))

@@ -473,6 +473,11 @@ def test_release_card_records_machine_precision_and_wall_time(tmp_path):
     assert "; the input L of 50% of them degraded as old scans are (tone curve, blur, grain)." in release.render_card(
         spec, card, ""
     )
+    assert "CutMix" not in text
+    card["training"]["config"]["cutmix"] = 0.25
+    assert "horizontal flips; 25% of them with a rectangle of another image pasted in (CutMix); the input L" in (
+        release.render_card(spec, card, "")
+    )
 
 
 def test_a_weights_file_names_its_temperature_and_older_files_their_training_size(trained, tmp_path):

@@ -34,6 +34,9 @@ class TrainConfig:
     #: probability that an image's input L is degraded as old scans are (tone curve, blur, grain;
     #: :mod:`tinct.train.degrade`): the colour asked for stays the clean image's (0: never)
     degrade: float = 0.0
+    #: probability that an image gets a rectangle of another image of its batch pasted in, input and
+    #: colour alike (CutMix, :mod:`tinct.train.cutmix`; 0: never)
+    cutmix: float = 0.0
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup: int = 100
@@ -137,8 +140,8 @@ class TrainConfig:
         """Refuse, with a one-line :class:`TrainingError`, a config that cannot train: no data, a number
         field holding something else (or NaN, or infinity), a batch or a step count below 1, both steps
         and epochs set, a crop size that is not positive, a negative loss weight, warm-up, weight decay
-        or rebalancing power, a learning rate that is not above 0, a view fraction, a degrade
-        probability or a rebalancing mix outside [0, 1], a scene term beside an adversarial one."""
+        or rebalancing power, a learning rate that is not above 0, a view fraction, a degrade or
+        cutmix probability or a rebalancing mix outside [0, 1], a scene term beside an adversarial one."""
         if not self.data:
             raise TrainingError(
                 "no training data: give --data FOLDER (your own colour images), or data = in the config"
@@ -167,6 +170,8 @@ class TrainConfig:
             raise TrainingError("scene_weight and adversarial_weight cannot be combined yet; set one of them to 0")
         if not 0 <= self.degrade <= 1:
             raise TrainingError(f"degrade is a probability, from 0 to 1; got {self.degrade:g}")
+        if not 0 <= self.cutmix <= 1:
+            raise TrainingError(f"cutmix is a probability, from 0 to 1; got {self.cutmix:g}")
         if not 0 <= self.min_view <= 1:
             raise TrainingError(f"min_view is a fraction of the short side, from 0 to 1; got {self.min_view:g}")
         if not 0 <= self.rebalance_lambda <= 1:

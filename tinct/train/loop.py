@@ -47,6 +47,7 @@ from tinct.train.checkpoint import (
     save_training_state,
 )
 from tinct.train.config import TrainConfig, TrainingError
+from tinct.train.cutmix import cut_mix, cutmix_generator
 from tinct.train.data import (
     CropDataset,
     Screened,
@@ -182,6 +183,8 @@ def _train(
                 continue
             rgb, index = batch
             l_norm, ab = lab_batch(rgb, device)
+            if cfg.cutmix:  # rectangles of other images, drawn from (seed, step, rank): resume stays exact
+                l_norm, ab = cut_mix(l_norm, ab, cutmix_generator(cfg.seed, step, rank), cfg.cutmix)
             if cfg.degrade:  # scan-like input, drawn from (seed, step, rank): resume stays exact
                 l_norm = degrade_l(l_norm, degrade_generator(cfg.seed, step, rank), cfg.degrade)
             if takes_hints:  # L + random hints from the truth, drawn from (seed, step, rank): resume stays exact
