@@ -1,5 +1,8 @@
 """Training and inference speed in fp32 and bf16, side by side, for every architecture on this CPU.
 
+Each architecture is built as its first registry model ships it (prism: width 48, one attention
+block; the row names the arguments), not with the architecture's defaults.
+
     python benchmarks/train_speed.py [--size 96] [--batch 32] [--steps 4] [--archs lite,prism] [--threads 2]
 
 Prints the CPU's name and the flags that decide bf16 (avx512_bf16, amx_bf16), what
@@ -22,11 +25,20 @@ import time
 import torch
 
 from tinct.backends.hardware import cpu_bf16_support, cpu_name
-from tinct.registry import ARCHITECTURES, build_architecture
+from tinct.registry import ARCHITECTURES, MODELS, build_architecture
 from tinct.train import Precision
+from tinct.train.config import DECODING_OPTIONS
+from tinct.train.precision import PROBE_MIN_STEPS, auto_precision
 
 #: architectures left out unless named in --archs: "hints" is lite with three more input channels
 SKIP_DEFAULT = {"hints"}
+
+
+def shipped_kwargs(arch: str) -> dict:
+    """The network arguments of the first registry model of ``arch`` (prism: width 48, one attention block),
+    so the figures are the shipped network's, not the architecture's defaults; decoding options left out."""
+    spec = next((m for m in MODELS.values() if m.arch == arch), None)
+    return {k: v for k, v in (spec.kwargs if spec else {}).items() if k not in DECODING_OPTIONS}
 
 
 def _train_step(model, opt, x, precision: Precision) -> None:
@@ -44,7 +56,7 @@ def time_training(
     """Median training images/s of ``arch`` in ``precision_name`` on random batches (``channels_last``
     False: torch's default layout instead of the one :class:`Precision` picks)."""
     torch.manual_seed(0)
-    model = build_architecture(arch)
+    model = build_architecture(arch, **shipped_kwargs(arch))
     precision = Precision(precision_name, torch.device("cpu"))
     precision.channels_last = precision.channels_last and channels_last
     model = precision.prepare(model)
@@ -63,7 +75,7 @@ def time_training(
 def time_inference(arch: str, steps: int, batch: int = 8, size: int = 256) -> tuple[float, float, float]:
     """(fp32 img/s, bf16 img/s, max |ab difference| in Lab units) of ``predict_ab`` at ``size`` px."""
     torch.manual_seed(0)
-    model = build_architecture(arch).eval()
+    model = build_architecture(arch, **shipped_kwargs(arch)).eval()
     x = torch.rand(1, model.in_channels, size, size).repeat(batch, 1, 1, 1) * 2 - 1
     results = {}
     for name in ("fp32", "bf16"):
@@ -95,7 +107,9 @@ def main() -> None:
     support = cpu_bf16_support()
     print(f"CPU: {cpu_name()}; {args.threads} threads; torch {torch.__version__}")
     print(f"bf16 flags: {', '.join(f'{k}={v}' for k, v in support.items())}")
-    print(f"--precision auto on this CPU: {Precision('auto', torch.device('cpu')).name}")
+    name, reason = auto_precision(torch.device("cpu"))
+    probe = "" if reason.startswith(("AMX", "no native")) else f"; a run of {PROBE_MIN_STEPS}+ steps times its network"
+    print(f"--precision auto on this CPU: {name} ({reason}{probe})")
     print(
         f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n"
     )
@@ -109,7 +123,9 @@ def main() -> None:
         fp32 = time_training(arch, "fp32", args.size, args.batch, args.steps, channels_last=False)
         fp32_cl = time_training(arch, "fp32", args.size, args.batch, args.steps)
         bf16 = time_training(arch, "bf16", args.size, args.batch, args.steps)
-        row = f"| {arch} | {fp32:.1f} | {fp32_cl:.1f} | {bf16:.1f} | {fp32_cl / fp32:.2f}x | {bf16 / fp32:.2f}x"
+        kwargs = ", ".join(f"{k} {v}" for k, v in shipped_kwargs(arch).items())
+        name = f"{arch} ({kwargs})" if kwargs else arch
+        row = f"| {name} | {fp32:.1f} | {fp32_cl:.1f} | {bf16:.1f} | {fp32_cl / fp32:.2f}x | {bf16 / fp32:.2f}x"
         if args.no_inference:
             row += " | | | | |"
         else:

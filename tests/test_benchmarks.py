@@ -35,7 +35,7 @@ CASES = {
     ),
     "train_speed": (
         ["--archs", "prism", "--size", "32", "--batch", "2", "--steps", "1", "--threads", "1", "--no-inference"],
-        ["--precision auto on this CPU:", "| fp32 channels-last / NCHW |", "| prism |"],
+        ["--precision auto on this CPU:", "| fp32 channels-last / NCHW |", "| prism (width 48, attention 1) |"],
         [],
     ),
     "serve_load": (

@@ -391,6 +391,57 @@ def test_precision_auto_follows_the_cpu_and_unknown_is_refused(monkeypatch, fast
         train_mod.Precision("fp8", torch.device("cpu"))
 
 
+@pytest.mark.parametrize(
+    "avx512, amx, speedup, expected",
+    [(False, False, None, "fp32"), (True, True, None, "bf16"), (True, False, 0.74, "fp32"), (True, False, 1.9, "bf16")],
+)
+def test_auto_times_bf16_only_where_the_flags_do_not_decide(monkeypatch, avx512, amx, speedup, expected):
+    """No native bf16: fp32; AMX: bf16; AVX-512 BF16 alone: the measured faster of the two for the network."""
+    import tinct.hardware
+    from tinct.train import precision as pr
+
+    monkeypatch.setattr(tinct.hardware, "cpu_bf16_support", lambda: {"avx512_bf16": avx512, "amx_bf16": amx})
+    timed = []
+    monkeypatch.setattr(pr, "bf16_speedup", lambda model, shape: timed.append(shape) or speedup)
+    model = train_mod.build_architecture("lite", width=8)
+    name, reason = pr.auto_precision(torch.device("cpu"), model, (8, 1, 32, 32))
+    assert name == expected and timed == ([(8, 1, 32, 32)] if speedup else [])
+    assert (f"{speedup:.2f}x" in reason) if speedup else ("AMX" in reason if amx else "no native bf16" in reason)
+    if avx512 and not amx:  # without a network to time (Precision("auto")), the flags: bf16
+        assert pr.auto_precision(torch.device("cpu"))[0] == "bf16" and len(timed) == 1
+
+
+def test_the_bf16_probe_measures_without_changing_the_network():
+    from tinct.train.precision import bf16_speedup
+
+    torch.manual_seed(0)
+    model = train_mod.build_architecture("prism", width=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    speedup = bf16_speedup(model, (2, 1, 32, 32), repeats=1)
+    assert math.isfinite(speedup) and 0.05 < speedup < 20
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # batch-norm statistics included
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_run_resolves_auto_once_and_its_resume_keeps_the_choice(smoke_dir, tmp_path, monkeypatch, capsys):
+    import tinct.hardware
+
+    monkeypatch.setattr(tinct.hardware, "cpu_bf16_support", lambda: {"avx512_bf16": True, "amx_bf16": False})
+    monkeypatch.setattr(train_mod.precision, "bf16_speedup", lambda model, shape: pytest.fail("a short run timed"))
+    short = train(tiny_config(smoke_dir, tmp_path / "short", steps=2), progress=False)
+    assert short["precision"] == "bf16"  # under PROBE_MIN_STEPS steps: the flags decide
+    monkeypatch.setattr(train_mod.loop, "PROBE_MIN_STEPS", 1)
+    speedups = iter([0.5, 3.0])  # the probe says fp32, and bf16 if it were asked again
+    monkeypatch.setattr(train_mod.precision, "bf16_speedup", lambda model, shape: next(speedups))
+    cfg = tiny_config(smoke_dir, tmp_path / "run", steps=2)
+    assert train(cfg, progress=False)["precision"] == "fp32"
+    assert "precision auto: fp32 (bf16 measured at 0.50x fp32's speed" in capsys.readouterr().err
+    cfg.steps = 4
+    assert train(cfg, resume=True, progress=False)["precision"] == "fp32"  # as the run was; not measured again
+    assert next(speedups) == 3.0
+
+
 def test_cpu_flags_are_read_from_cpuinfo(monkeypatch):
     import tinct.hardware as hw
 

@@ -34,7 +34,10 @@ def train(
     device: Annotated[Optional[str], typer.Option()] = None,
     precision: Annotated[
         Optional[str],
-        typer.Option(help="auto (bf16 on a GPU and on a CPU with AVX-512 BF16 or AMX, else fp32), fp32, bf16, fp16."),
+        typer.Option(
+            help="auto (bf16 on a GPU and on a CPU with AMX; on one with AVX-512 BF16 alone, the faster of bf16 "
+            "and fp32, timed; else fp32), fp32, bf16, fp16."
+        ),
     ] = None,
     out: Annotated[
         Optional[str], typer.Option(help="Run folder (checkpoints, logs, weights). Default: runs/MODEL.")

@@ -61,7 +61,7 @@ from tinct.train.degrade import degrade_generator, degrade_l
 from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.labels import SCENE_CLASSES, record_classes
-from tinct.train.precision import Precision
+from tinct.train.precision import PRECISIONS, PROBE_MIN_STEPS, Precision, auto_precision
 from tinct.train.runinfo import (
     PARTIAL_WEIGHTS,
     StopRequests,
@@ -344,8 +344,8 @@ class _RunFacts:
         return (self.images - self.images_before) / max(1e-9, time.time() - self.t0)
 
     def state(self) -> dict[str, Any]:
-        """What the checkpoint carries to a resumed run."""
-        return {"wall_time_s": self.wall_time_s(), "images": self.images}
+        """What the checkpoint carries to a resumed run (the precision too: a resumed ``auto`` run keeps it)."""
+        return {"wall_time_s": self.wall_time_s(), "images": self.images, "precision": self.precision}
 
     def summary(self) -> dict[str, Any]:
         """The run's facts for ``summary.json`` and its model card."""
@@ -390,8 +390,9 @@ def _make_model(
         )
     if cfg.init and not resuming:
         init_weights(model, cfg.init)
-    precision = Precision(cfg.precision, device)
-    model = precision.prepare(model.to(device))
+    model = model.to(device)
+    precision = Precision(_precision_name(cfg, model, total, device, resume_from if resuming else None), device)
+    model = precision.prepare(model)
     prior = None
     if resuming:  # the bin prior is part of the state: load it first
         from safetensors import safe_open
@@ -416,6 +417,29 @@ def _make_model(
             SceneStep(model, objective, cfg, total, device, precision, dataset),
         )
     return model, precision, objective, SupervisedStep(model, objective, cfg, total, device, precision)
+
+
+def _precision_name(
+    cfg: TrainConfig, model: torch.nn.Module, total: int, device: torch.device, resume_from: Path | None
+) -> str:
+    """``cfg.precision``, with ``auto`` resolved: as the run being resumed resolved it, else by
+    :func:`tinct.train.precision.auto_precision` (timing ``model`` where the flags do not decide and the
+    run has at least :data:`PROBE_MIN_STEPS` steps; a measured choice is said on rank 0), agreed by every rank."""
+    if cfg.precision != "auto":
+        return cfg.precision
+    recorded = read_run_state(resume_from).get("precision") if resume_from is not None else None
+    if recorded in PRECISIONS and recorded != "auto":
+        return recorded
+    channels = int(getattr(model, "in_channels", 1))
+    shape = (min(cfg.batch, 8), channels, cfg.size, cfg.size) if total >= PROBE_MIN_STEPS else None
+    name, reason = auto_precision(device, model if shape else None, shape)
+    if dist.is_available() and dist.is_initialized():  # every rank trains as rank 0 measured
+        agreed = [name]
+        dist.broadcast_object_list(agreed, src=0)
+        name = agreed[0]
+    if "measured" in reason and (not dist.is_initialized() or dist.get_rank() == 0):  # the flags' choice goes unsaid
+        print(f"precision auto: {name} ({reason})", file=sys.stderr)
+    return name
 
 
 class _Log:
