@@ -107,8 +107,8 @@ def main() -> None:
     support = cpu_bf16_support()
     print(f"CPU: {cpu_name()}; {args.threads} threads; torch {torch.__version__}")
     print(f"bf16 flags: {', '.join(f'{k}={v}' for k, v in support.items())}")
-    name, reason = auto_precision(torch.device("cpu"))
-    probe = "" if reason.startswith(("AMX", "no native")) else f"; a run of {PROBE_MIN_STEPS}+ steps times its network"
+    name, reason, _ = auto_precision(torch.device("cpu"))
+    probe = f"; a run of {PROBE_MIN_STEPS}+ steps times its network" if reason.startswith("AVX-512 BF16") else ""
     print(f"--precision auto on this CPU: {name} ({reason}{probe})")
     print(
         f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n"

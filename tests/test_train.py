@@ -404,11 +404,25 @@ def test_auto_times_bf16_only_where_the_flags_do_not_decide(monkeypatch, avx512,
     timed = []
     monkeypatch.setattr(pr, "bf16_speedup", lambda model, shape: timed.append(shape) or speedup)
     model = train_mod.build_architecture("lite", width=8)
-    name, reason = pr.auto_precision(torch.device("cpu"), model, (8, 1, 32, 32))
-    assert name == expected and timed == ([(8, 1, 32, 32)] if speedup else [])
+    name, reason, was_timed = pr.auto_precision(torch.device("cpu"), model, (8, 1, 32, 32))
+    assert name == expected and timed == ([(8, 1, 32, 32)] if speedup else []) and was_timed == bool(speedup)
     assert (f"{speedup:.2f}x" in reason) if speedup else ("AMX" in reason if amx else "no native bf16" in reason)
     if avx512 and not amx:  # without a network to time (Precision("auto")), the flags: bf16
         assert pr.auto_precision(torch.device("cpu"))[0] == "bf16" and len(timed) == 1
+
+
+def test_a_bf16_probe_that_fails_picks_fp32(monkeypatch):
+    import tinct.hardware
+    from tinct.train import precision as pr
+
+    monkeypatch.setattr(tinct.hardware, "cpu_bf16_support", lambda: {"avx512_bf16": True, "amx_bf16": False})
+
+    def fails(model, shape):
+        raise RuntimeError("could not create a primitive\nmore detail")
+
+    monkeypatch.setattr(pr, "bf16_speedup", fails)
+    choice = pr.auto_precision(torch.device("cpu"), train_mod.build_architecture("lite", width=8), (8, 1, 32, 32))
+    assert choice == ("fp32", "bf16 failed on this network on this CPU: could not create a primitive", True)
 
 
 def test_the_bf16_probe_measures_without_changing_the_network():

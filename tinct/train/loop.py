@@ -432,12 +432,12 @@ def _precision_name(
         return recorded
     channels = int(getattr(model, "in_channels", 1))
     shape = (min(cfg.batch, 8), channels, cfg.size, cfg.size) if total >= PROBE_MIN_STEPS else None
-    name, reason = auto_precision(device, model if shape else None, shape)
+    name, reason, timed = auto_precision(device, model if shape else None, shape)
     if dist.is_available() and dist.is_initialized():  # every rank trains as rank 0 measured
         agreed = [name]
         dist.broadcast_object_list(agreed, src=0)
         name = agreed[0]
-    if "measured" in reason and (not dist.is_initialized() or dist.get_rank() == 0):  # the flags' choice goes unsaid
+    if timed and (not dist.is_initialized() or dist.get_rank() == 0):  # the flags' choice goes unsaid
         print(f"precision auto: {name} ({reason})", file=sys.stderr)
     return name
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 
@@ -20,26 +21,42 @@ PROBE_MIN_STEPS = 200
 PROBE_MARGIN = 1.05
 
 
-def auto_precision(device: torch.device, model: torch.nn.Module | None = None, input_shape=None) -> tuple[str, str]:
-    """What ``--precision auto`` picks for a run on ``device``, and why, in a few words: ``(name, reason)``.
+class AutoChoice(NamedTuple):
+    """What ``--precision auto`` picked: the precision, why in a few words, and whether it was timed."""
+
+    name: str
+    reason: str
+    timed: bool = False
+
+
+def auto_precision(device: torch.device, model: torch.nn.Module | None = None, input_shape=None) -> AutoChoice:
+    """What ``--precision auto`` picks for a run on ``device``, and why.
 
     bf16 on a GPU and on a CPU with AMX (2.35-3.1x fp32's speed where measured); fp32 on a CPU without
     native bf16. A CPU with AVX-512 BF16 but no AMX can go either way (an AMD Zen 4 trained prism 1.9x
     faster in bf16; an Intel Xeon whose AMX was not exposed, 0.74x): with a ``model`` and its
-    ``input_shape`` the two are timed on it (:func:`bf16_speedup`) and bf16 is picked only where it is
-    :data:`PROBE_MARGIN` faster; without them, bf16. The model is not changed.
+    ``input_shape`` the two are timed on it (:func:`bf16_speedup`; ``timed``) and bf16 is picked only
+    where it is :data:`PROBE_MARGIN` faster, fp32 where bf16 fails to run; without them, bf16. The
+    model is not changed.
     """
     if device.type == "cuda":
-        return "bf16", "a GPU"
+        return AutoChoice("bf16", "a GPU")
     if not hardware.cpu_has_fast_bf16():
-        return "fp32", "no native bf16 on this CPU"
+        return AutoChoice("fp32", "no native bf16 on this CPU")
     if hardware.cpu_bf16_support().get("amx_bf16"):
-        return "bf16", "AMX on this CPU"
+        return AutoChoice("bf16", "AMX on this CPU")
     if model is None or input_shape is None:
-        return "bf16", "AVX-512 BF16 on this CPU"
-    speedup = bf16_speedup(model, input_shape)
-    name = "bf16" if speedup >= PROBE_MARGIN else "fp32"
-    return name, f"bf16 measured at {speedup:.2f}x fp32's speed for this network on this CPU (AVX-512 BF16, no AMX)"
+        return AutoChoice("bf16", "AVX-512 BF16 on this CPU")
+    try:
+        speedup = bf16_speedup(model, input_shape)
+    except RuntimeError as e:  # an operation this CPU's bf16 kernels lack: fp32 trains where bf16 would not
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return AutoChoice("fp32", f"bf16 failed on this network on this CPU: {first}", timed=True)
+    return AutoChoice(
+        "bf16" if speedup >= PROBE_MARGIN else "fp32",
+        f"bf16 measured at {speedup:.2f}x fp32's speed for this network on this CPU (AVX-512 BF16, no AMX)",
+        timed=True,
+    )
 
 
 def bf16_speedup(model: torch.nn.Module, input_shape, repeats: int = 2) -> float:
