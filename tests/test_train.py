@@ -454,6 +454,10 @@ def test_a_run_resolves_auto_once_and_its_resume_keeps_the_choice(smoke_dir, tmp
     cfg.steps = 4
     assert train(cfg, resume=True, progress=False)["precision"] == "fp32"  # as the run was; not measured again
     assert next(speedups) == 3.0
+    # resumed on another kind of machine (here one with AMX), the run chooses again
+    monkeypatch.setattr(tinct.hardware, "cpu_bf16_support", lambda: {"avx512_bf16": True, "amx_bf16": True})
+    cfg.steps = 6
+    assert train(cfg, resume=True, progress=False)["precision"] == "bf16"
 
 
 def test_cpu_flags_are_read_from_cpuinfo(monkeypatch):

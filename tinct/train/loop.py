@@ -61,7 +61,7 @@ from tinct.train.degrade import degrade_generator, degrade_l
 from tinct.train.distributed import StepSampler, pick_device, process_group
 from tinct.train.hints import hint_generator, simulate_hints
 from tinct.train.labels import SCENE_CLASSES, record_classes
-from tinct.train.precision import PRECISIONS, PROBE_MIN_STEPS, Precision, auto_precision
+from tinct.train.precision import PRECISIONS, PROBE_MIN_STEPS, Precision, auto_precision, precision_machine
 from tinct.train.runinfo import (
     PARTIAL_WEIGHTS,
     StopRequests,
@@ -322,6 +322,7 @@ class _RunFacts:
         self.images_before = self.images
         self.hardware = machine_name(device)
         self.precision = cfg.precision
+        self.precision_machine = precision_machine(device)
         self.data = {
             "found": screened.found,
             "used": len(screened.usable),
@@ -344,8 +345,14 @@ class _RunFacts:
         return (self.images - self.images_before) / max(1e-9, time.time() - self.t0)
 
     def state(self) -> dict[str, Any]:
-        """What the checkpoint carries to a resumed run (the precision too: a resumed ``auto`` run keeps it)."""
-        return {"wall_time_s": self.wall_time_s(), "images": self.images, "precision": self.precision}
+        """What the checkpoint carries to a resumed run (the precision and the machine it was chosen for: an
+        ``auto`` run resumed on the same kind of machine keeps it)."""
+        return {
+            "wall_time_s": self.wall_time_s(),
+            "images": self.images,
+            "precision": self.precision,
+            "precision_machine": self.precision_machine,
+        }
 
     def summary(self) -> dict[str, Any]:
         """The run's facts for ``summary.json`` and its model card."""
@@ -422,14 +429,15 @@ def _make_model(
 def _precision_name(
     cfg: TrainConfig, model: torch.nn.Module, total: int, device: torch.device, resume_from: Path | None
 ) -> str:
-    """``cfg.precision``, with ``auto`` resolved: as the run being resumed resolved it, else by
+    """``cfg.precision``, with ``auto`` resolved: as the run being resumed resolved it where it resumes on
+    the same kind of machine (:func:`tinct.train.precision.precision_machine`), else by
     :func:`tinct.train.precision.auto_precision` (timing ``model`` where the flags do not decide and the
     run has at least :data:`PROBE_MIN_STEPS` steps; a measured choice is said on rank 0), agreed by every rank."""
     if cfg.precision != "auto":
         return cfg.precision
-    recorded = read_run_state(resume_from).get("precision") if resume_from is not None else None
-    if recorded in PRECISIONS and recorded != "auto":
-        return recorded
+    state = read_run_state(resume_from) if resume_from is not None else {}
+    if state.get("precision") in PRECISIONS and state.get("precision_machine") == precision_machine(device):
+        return state["precision"]  # resumed on the same kind of machine: as the run chose
     channels = int(getattr(model, "in_channels", 1))
     shape = (min(cfg.batch, 8), channels, cfg.size, cfg.size) if total >= PROBE_MIN_STEPS else None
     name, reason, timed = auto_precision(device, model if shape else None, shape)

@@ -21,6 +21,16 @@ PROBE_MIN_STEPS = 200
 PROBE_MARGIN = 1.05
 
 
+def precision_machine(device: torch.device) -> str:
+    """What ``auto``'s choice depends on, as a string a resumed run compares: the device type, and on a
+    CPU its name and bf16 flags (two CPUs of one name can differ in AMX, and a run moved to another
+    machine chooses again)."""
+    if device.type != "cpu":
+        return device.type
+    flags = [f for f, has in hardware.cpu_bf16_support().items() if has]
+    return f"cpu: {hardware.cpu_name()}; {' '.join(flags) or 'no bf16'}"
+
+
 class AutoChoice(NamedTuple):
     """What ``--precision auto`` picked: the precision, why in a few words, and whether it was timed."""
 
