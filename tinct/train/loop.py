@@ -440,12 +440,14 @@ def _precision_name(
         return state["precision"]  # resumed on the same kind of machine: as the run chose
     channels = int(getattr(model, "in_channels", 1))
     shape = (min(cfg.batch, 8), channels, cfg.size, cfg.size) if total >= PROBE_MIN_STEPS else None
-    name, reason, timed = auto_precision(device, model if shape else None, shape)
-    if dist.is_available() and dist.is_initialized():  # every rank trains as rank 0 measured
+    ranks = dist.is_available() and dist.is_initialized()
+    main = not ranks or dist.get_rank() == 0
+    name, reason, timed = auto_precision(device, model if shape and main else None, shape if main else None)
+    if ranks:  # every rank trains as rank 0 chose (it alone measures, undisturbed)
         agreed = [name]
         dist.broadcast_object_list(agreed, src=0)
         name = agreed[0]
-    if timed and (not dist.is_initialized() or dist.get_rank() == 0):  # the flags' choice goes unsaid
+    if timed:  # the flags' choice goes unsaid
         print(f"precision auto: {name} ({reason})", file=sys.stderr)
     return name
 
