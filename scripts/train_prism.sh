@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce `prism`'s weights: one stage per session of a 2-core CPU (bf16 where the CPU has AVX-512
-# BF16 / AMX), each stage starting from the previous stage's fp16 weights with a fresh optimizer and
-# its own warm-up + cosine schedule. Each finished stage's weights are committed beside its config
+# Reproduce `prism`'s weights: one stage per session of a 2-core CPU (`--precision auto`: bf16 where
+# the CPU has AMX or measures faster in it), each stage starting from the previous stage's fp16
+# weights with a fresh optimizer and its own warm-up + cosine schedule. Each finished stage's weights are committed beside its config
 # (configs/prism/stageN.safetensors), so a fresh checkout continues where the chain stands; the
 # next config's `init` names them. configs/prism/STAGES.md lists every stage's steps, wall time,
 # machine and scores.
