@@ -7,7 +7,7 @@
 # machine and scores.
 # Branches, measured and lost (configs/prism/depth2/, configs/prism/degrade75/, configs/prism/size160/,
 # configs/prism/lowlr/, configs/prism/scene03/, configs/prism/scene10/, configs/prism/power1/,
-# configs/prism/power025/), are not part of the chain.
+# configs/prism/power025/, configs/prism/cutmix/), are not part of the chain.
 #   bash scripts/train_prism.sh              # every stage whose weights are not committed yet, in order
 #   bash scripts/train_prism.sh --scratch    # replay the whole chain from scratch (runs/, then copies)
 # Each stage is resumable (Ctrl-C, then run the script again). Add `--device cuda` on a GPU.
