@@ -56,6 +56,20 @@ def test_short_run_writes_weights_log_and_checkpoint(smoke_dir, tmp_path):
     assert torch.allclose(prior, same, rtol=1e-5, atol=1e-9) and (lam, power) == (lam2, power2) == (0.5, 1.0)
 
 
+@pytest.mark.parametrize("augment", ["degrade", "cutmix"])
+def test_training_with_an_augmentation_changes_the_weights(smoke_dir, tmp_path, augment):
+    """Scan-like degradations (tinct.train.degrade) and CutMix (tinct.train.cutmix) reach the network."""
+
+    def run(name: str, p: float) -> dict:
+        cfg = tiny_config(smoke_dir, tmp_path / name, steps=3, warmup=1, prior_images=8, **{augment: p})
+        train(cfg, progress=False)
+        return load_file(str(tmp_path / name / "model.safetensors"))
+
+    plain, again, augmented = run("plain", 0.0), run("again", 0.0), run("augmented", 1.0)
+    assert all(torch.equal(plain[k], again[k]) for k in plain)  # deterministic without it
+    assert any(not torch.equal(plain[k], augmented[k]) for k in plain)
+
+
 # degraded inputs and pasted rectangles are drawn from (seed, step, rank) too
 @pytest.mark.parametrize("augment", [{}, {"degrade": 0.5, "cutmix": 0.5}])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(smoke_dir, tmp_path, monkeypatch, augment):
