@@ -28,7 +28,7 @@ from tinct.backends.hardware import cpu_bf16_support, cpu_name
 from tinct.registry import ARCHITECTURES, MODELS, build_architecture
 from tinct.train import Precision
 from tinct.train.config import DECODING_OPTIONS
-from tinct.train.precision import PROBE_MIN_STEPS, auto_precision
+from tinct.train.precision import auto_precision
 
 #: architectures left out unless named in --archs: "hints" is lite with three more input channels
 SKIP_DEFAULT = {"hints"}
@@ -108,8 +108,7 @@ def main() -> None:
     print(f"CPU: {cpu_name()}; {args.threads} threads; torch {torch.__version__}")
     print(f"bf16 flags: {', '.join(f'{k}={v}' for k, v in support.items())}")
     name, reason, _ = auto_precision(torch.device("cpu"))
-    probe = f"; a run of {PROBE_MIN_STEPS}+ steps times its network" if reason.startswith("AVX-512 BF16") else ""
-    print(f"--precision auto on this CPU: {name} ({reason}{probe})")
+    print(f"--precision auto on this CPU: {name} ({reason})")
     print(
         f"training: batch {args.batch} at {args.size} px (forward + backward + AdamW); inference: batch 8 at 256 px\n"
     )

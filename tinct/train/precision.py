@@ -56,7 +56,7 @@ def auto_precision(device: torch.device, model: torch.nn.Module | None = None, i
     if hardware.cpu_bf16_support().get("amx_bf16"):
         return AutoChoice("bf16", "AMX on this CPU")
     if model is None or input_shape is None:
-        return AutoChoice("bf16", "AVX-512 BF16 on this CPU")
+        return AutoChoice("bf16", f"AVX-512 BF16 on this CPU; a run of {PROBE_MIN_STEPS}+ steps times its network")
     try:
         speedup = bf16_speedup(model, input_shape)
     except RuntimeError as e:  # an operation this CPU's bf16 kernels lack: fp32 trains where bf16 would not
